@@ -1,0 +1,62 @@
+"""Per-task dense models: the correctness oracle and the SeqS baseline.
+
+`dense_model` builds a standalone `transformers` model equal to one task run
+alone (PET merged into the weights; adapters inserted as modules; the head on
+the pooler). `dense_copy` builds the same task as a one-task PetsEngine over a
+merged copy of the backbone, so SeqS and PetS differ only in batching.
+"""
+from __future__ import annotations
+
+from torch import Tensor
+
+from pets.engine.backbone import Backbone
+from pets.engine.engine import PetsEngine
+from pets.engine.execute import LoadedTask
+from pets.pet.head import HEAD_NAMES
+
+
+def merged_state_dict(engine: PetsEngine, task: str) -> dict[str, Tensor]:
+    """HF BertModel state dict with the task's mergeable PET folded in (fresh tensors)."""
+    loaded = engine._get(task)
+    sd = {k: v.detach().clone() for k, v in engine.backbone.state_dict().items()}
+    if loaded.method.mergeable:
+        params = {k: v for k, v in engine.task_params(task).items() if k not in HEAD_NAMES}
+        loaded.method.merge_into(loaded.spec, params, sd)
+    return sd
+
+
+def dense_model(engine: PetsEngine, task: str):
+    """A `transformers` model equal to `task` alone, in eval mode on the engine's device.
+
+    BertForSequenceClassification when the task has a head, else BertModel.
+    """
+    from transformers import BertForSequenceClassification, BertModel
+
+    loaded = engine._get(task)
+    spec, params = loaded.spec, engine.task_params(task)
+    hf_cfg = engine.config.to_hf(num_labels=max(spec.num_labels, 1))
+    if spec.num_labels:
+        model = BertForSequenceClassification(hf_cfg)
+        bert = model.bert
+        model.classifier.weight.data.copy_(params["classifier.weight"])
+        model.classifier.bias.data.copy_(params["classifier.bias"])
+    else:
+        model = bert = BertModel(hf_cfg)
+    bert.load_state_dict(merged_state_dict(engine, task), strict=True)
+    if not loaded.method.mergeable:
+        loaded.method.insert_modules(spec, params, bert)
+    return model.to(engine.backbone.device, engine.backbone.dtype).eval()
+
+
+def dense_copy(engine: PetsEngine, task: str) -> PetsEngine:
+    """A one-task PetsEngine over its own merged backbone copy (our code, SeqS baseline)."""
+    loaded = engine._get(task)
+    bb = engine.backbone
+    copy = PetsEngine(Backbone.from_state_dict(engine.config, merged_state_dict(engine, task),
+                                               device=bb.device, dtype=bb.dtype),
+                      seed=engine.seed, padding=engine.padding)
+    if loaded.method.mergeable:
+        copy._tasks[task] = LoadedTask(loaded.spec, None, None, loaded.head)
+    else:
+        copy.add_task(loaded.spec, engine.task_params(task))
+    return copy

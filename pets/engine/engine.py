@@ -1,0 +1,193 @@
+"""PetsEngine: one shared backbone, many PET tasks, mixed-task batches."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+from pets.batching.batch import Batch, batch_by_task
+from pets.batching.query import Query, Result
+from pets.config import MINILM_ALIASES, ModelConfig, minilm_path, preset
+from pets.engine.backbone import Backbone
+from pets.engine.execute import LoadedTask, run_batch
+from pets.engine.layout import DEFAULT_PADDING, PADDING_MODES
+from pets.engine.loading import load_checkpoint
+from pets.errors import (DuplicateTaskError, InvalidQueryError, InvalidSpecError,
+                         PeftImportError, PetsError, UnknownTaskError)
+from pets.pet.head import head_specs, init_head
+from pets.pet.method import get_method, nbytes
+from pets.pet.params import check_params, task_generator
+from pets.pet.peft_io import read_peft_lora
+from pets.pet.spec import TaskSpec
+from pets.pet.taskfile import read_task_folder, save_task_folder
+
+
+@dataclass(frozen=True)
+class MemoryReport:
+    """Bytes held: the shared backbone, each task's PET state (+ head), and their sum.
+
+    `dense_copy` is what one per-task dense model would hold (the backbone's size).
+    """
+
+    shared: int
+    tasks: Mapping[str, int]
+    dense_copy: int
+
+    @property
+    def total(self) -> int:
+        return self.shared + sum(self.tasks.values())
+
+    @property
+    def dense_total(self) -> int:
+        """Bytes if every task had its own dense model copy."""
+        return self.dense_copy * max(1, len(self.tasks))
+
+
+class PetsEngine:
+    """Serves queries of many tasks in one batch over one shared backbone.
+
+    Every public method either succeeds or raises a `PetsError` and leaves the
+    engine unchanged.
+    """
+
+    def __init__(self, backbone: Backbone, *, seed: int = 0, padding: str = DEFAULT_PADDING) -> None:
+        if padding not in PADDING_MODES:
+            raise InvalidSpecError(f"unknown padding {padding!r}; choose {sorted(PADDING_MODES)}")
+        self.backbone = backbone
+        self.seed = seed
+        self.padding = padding
+        self._tasks: dict[str, LoadedTask] = {}
+
+    # ---- construction -----------------------------------------------------------------
+    @classmethod
+    def from_preset(cls, name: str, *, device: str | torch.device = "cpu",
+                    dtype: torch.dtype = torch.float32, seed: int = 0, **kw) -> "PetsEngine":
+        """A backbone of a preset shape with seeded random weights (no download)."""
+        return cls(Backbone.random(preset(name), seed=seed, device=device, dtype=dtype),
+                   seed=seed, **kw)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu",
+                        dtype: torch.dtype = torch.float32, seed: int = 0, **kw) -> "PetsEngine":
+        """Any local HF BERT checkpoint folder, or 'all-MiniLM-L6-v2' (shipped by a package)."""
+        if str(path) in MINILM_ALIASES:
+            path = minilm_path()
+        cfg, sd = load_checkpoint(path)
+        return cls(Backbone.from_state_dict(cfg, sd, device=device, dtype=dtype), seed=seed, **kw)
+
+    # ---- tasks ---------------------------------------------------------------------------
+    @property
+    def config(self) -> ModelConfig:
+        return self.backbone.cfg
+
+    @property
+    def tasks(self) -> Mapping[str, TaskSpec]:
+        return MappingProxyType({n: t.spec for n, t in self._tasks.items()})
+
+    def add_task(self, spec: TaskSpec, params: dict[str, Tensor] | None = None) -> TaskSpec:
+        """Load a task; random non-zero seeded PET params when `params` is None."""
+        if not isinstance(spec, TaskSpec):
+            raise InvalidSpecError(f"add_task takes a pets.TaskSpec, got {type(spec).__name__}")
+        if spec.name in self._tasks:
+            raise DuplicateTaskError(
+                f"task {spec.name!r} is already loaded; remove_task it first or pick another name")
+        method = get_method(spec.pet)
+        hidden = self.config.hidden_size
+        if params is None:
+            gen = task_generator(spec.name, spec.seed, self.seed)
+            params = {**method.init_params(spec, self.backbone, gen),
+                      **init_head(spec.num_labels, hidden, gen)}
+        expected = {**method.param_specs(spec, self.backbone), **head_specs(spec.num_labels, hidden)}
+        params = check_params(spec.name, params, expected)
+        method.check_params(spec, self.backbone, params)
+        state = method.build_state(spec, self.backbone, params)
+        head = None
+        if spec.num_labels:
+            put = lambda t: t.to(self.backbone.device, self.backbone.dtype).contiguous()  # noqa: E731
+            head = (put(params["classifier.weight"]), put(params["classifier.bias"]))
+        self._tasks[spec.name] = LoadedTask(spec, method, state, head)
+        return spec
+
+    def remove_task(self, name: str) -> None:
+        self._get(name)
+        del self._tasks[name]
+
+    def task_params(self, name: str) -> dict[str, Tensor]:
+        """The task's parameters, named as in a task file (exactly what was loaded)."""
+        task = self._get(name)
+        params = task.method.export_params(task.spec, self.backbone, task.state)
+        if task.head is not None:
+            params["classifier.weight"], params["classifier.bias"] = task.head
+        return params
+
+    def save_task(self, name: str, folder: str | Path) -> Path:
+        return save_task_folder(folder, self._get(name).spec, self.task_params(name))
+
+    def load_task(self, folder: str | Path, name: str | None = None) -> TaskSpec:
+        spec, params = read_task_folder(folder)
+        if name is not None:
+            spec = spec.renamed(name)
+        return self.add_task(spec, params)
+
+    def import_peft(self, folder: str | Path, name: str) -> TaskSpec:
+        """Add a LoRA task from a PEFT adapter folder saved for a model of this shape."""
+        spec, params, layers = read_peft_lora(folder, name)
+        if layers != list(range(self.config.num_hidden_layers)):
+            raise PeftImportError(
+                f"{folder}: adapter covers layers {layers}, this model has "
+                f"{self.config.num_hidden_layers}; was it saved for another model?")
+        try:
+            return self.add_task(spec, params)
+        except PeftImportError:
+            raise
+        except PetsError as e:
+            raise PeftImportError(f"{folder} does not fit this model ({e})") from None
+
+    def _get(self, name: str) -> LoadedTask:
+        try:
+            return self._tasks[name]
+        except (KeyError, TypeError):
+            known = ", ".join(sorted(self._tasks)[:8]) or "none loaded"
+            raise UnknownTaskError(f"unknown task {name!r}; loaded tasks: {known}") from None
+
+    # ---- inference -------------------------------------------------------------------------
+    def infer(self, queries: Sequence[Query], *, padding: str | None = None) -> list[Result]:
+        """Serve queries of any tasks in one batch; results in the given order."""
+        batch, order = batch_by_task(queries)
+        results = self.run(batch, padding=padding)
+        out: list[Result | None] = [None] * len(order)
+        for j, i in enumerate(order):
+            out[i] = results[j]
+        return out
+
+    def run(self, batch: Batch, *, padding: str | None = None) -> list[Result]:
+        """Run a prepared Batch; results in batch order (`batch.queries`)."""
+        self.check(batch.queries)
+        return run_batch(self.backbone, batch, self._tasks, padding or self.padding)
+
+    def check(self, queries: Sequence[Query]) -> None:
+        """Raise if any query cannot run here (unknown task, too long, id out of vocab)."""
+        cfg = self.config
+        for q in queries:
+            self._get(q.task)
+            if q.length > cfg.max_position_embeddings:
+                raise InvalidQueryError(
+                    f"query {q.id} of task {q.task!r} has {q.length} tokens; this model takes "
+                    f"at most {cfg.max_position_embeddings}: truncate it")
+            if min(q.input_ids) < 0 or max(q.input_ids) >= cfg.vocab_size:
+                raise InvalidQueryError(
+                    f"query {q.id} of task {q.task!r} has a token id outside the vocabulary "
+                    f"[0, {cfg.vocab_size}); tokenize with this model's tokenizer")
+
+    # ---- accounting ------------------------------------------------------------------------
+    def memory(self) -> MemoryReport:
+        shared = self.backbone.nbytes()
+        return MemoryReport(
+            shared=shared,
+            tasks=MappingProxyType({n: nbytes(t.state) + nbytes(t.head)
+                                    for n, t in self._tasks.items()}),
+            dense_copy=shared)

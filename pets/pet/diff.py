@@ -1,0 +1,99 @@
+"""Diff-Pruning: a sparse weight delta per target, W_task = W + D, plus
+optional new biases (`TaskSpec.bias`). Default density 0.5%."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from pets.errors import InvalidParamsError
+from pets.pet.bias import bias_name, bias_ops, shared_bias
+from pets.pet.method import PetMethod, register
+from pets.pet.ops import HookKey, merge_tables
+from pets.pet.params import ParamSpec, check_sparse_indices, random_sparse_indices
+from pets.pet.sparse import csr_indices, sparse_ops, to_csr
+from pets.pet.targets import linear_path, linear_shape
+
+
+@dataclass
+class DiffState:
+    deltas: dict[HookKey, Tensor]  # CSR [out, in]
+    biases: dict[HookKey, Tensor] = field(default_factory=dict)
+
+
+def _keys(spec, backbone) -> list[HookKey]:
+    return [HookKey("linear", i, t) for i in range(backbone.cfg.num_hidden_layers)
+            for t in spec.targets]
+
+
+def _name(k: HookKey) -> str:
+    return f"{linear_path(k.name, k.layer)}.weight"
+
+
+@register
+class Diff(PetMethod):
+    name = "diff"
+    default_density = 0.005
+    storage = "CSR delta per target (int32 indices)"
+
+    def param_specs(self, spec, backbone):
+        out = {}
+        for k in _keys(spec, backbone):
+            out[f"{_name(k)}.indices"] = ParamSpec((2, None), "index")
+            out[f"{_name(k)}.values"] = ParamSpec((None,))
+            if spec.bias:
+                out[bias_name(k)] = ParamSpec((linear_shape(backbone.cfg, k.name)[0],))
+        return out
+
+    def check_params(self, spec, backbone, params):
+        for k in _keys(spec, backbone):
+            idx, vals = params[f"{_name(k)}.indices"], params[f"{_name(k)}.values"]
+            if idx.shape[1] != vals.shape[0]:
+                raise InvalidParamsError(
+                    f"task {spec.name!r}: {_name(k)} has {idx.shape[1]} indices "
+                    f"but {vals.shape[0]} values")
+            check_sparse_indices(spec.name, f"{_name(k)}.indices", idx,
+                                 linear_shape(backbone.cfg, k.name))
+
+    def init_params(self, spec, backbone, gen):
+        params = {}
+        for k in _keys(spec, backbone):
+            idx = random_sparse_indices(linear_shape(backbone.cfg, k.name), spec.density, gen)
+            params[f"{_name(k)}.indices"] = idx
+            params[f"{_name(k)}.values"] = torch.randn(idx.shape[1], generator=gen) * 0.05
+            if spec.bias:
+                b = shared_bias(backbone, k).cpu().float()
+                params[bias_name(k)] = b + torch.randn(b.shape, generator=gen) * 0.05
+        return params
+
+    def build_state(self, spec, backbone, params):
+        dev, dt = backbone.device, backbone.dtype
+        return DiffState(
+            deltas={k: to_csr(params[f"{_name(k)}.indices"].to(dev),
+                              params[f"{_name(k)}.values"].to(dev, dt),
+                              linear_shape(backbone.cfg, k.name))
+                    for k in _keys(spec, backbone)},
+            biases={k: params[bias_name(k)].to(dev, dt).contiguous()
+                    for k in _keys(spec, backbone) if spec.bias})
+
+    def export_params(self, spec, backbone, state):
+        out = {}
+        for k, csr in state.deltas.items():
+            out[f"{_name(k)}.indices"] = csr_indices(csr)
+            out[f"{_name(k)}.values"] = csr.values()
+        out.update({bias_name(k): b for k, b in state.biases.items()})
+        return out
+
+    def ops(self, items, backbone):
+        return merge_tables([
+            sparse_ops([(s.deltas, seg) for s, seg in items], sign=1.0),
+            bias_ops([(s.biases, seg) for s, seg in items if s.biases], backbone)])
+
+    def merge_into(self, spec, params, sd):
+        for name in [n for n in params if n.endswith(".weight.indices")]:
+            w = sd[name.removesuffix(".indices")]
+            idx = params[name]
+            w[idx[0], idx[1]] += params[name.replace(".indices", ".values")].to(w.dtype)
+        for name in [n for n in params if n.endswith(".bias")]:
+            sd[name].copy_(params[name])

@@ -1,0 +1,54 @@
+"""Sparse weight deltas shared by Diff-Pruning and MaskBERT.
+
+Run-time form: one CSR matrix [out, in] per target (int32 indices), applied
+per segment as y[rows] += sign * (S @ x[rows]^T)^T, an MKL sparse-dense GEMM
+whose cost scales with nnz rather than out * in.
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor
+
+from pets.pet.ops import HookKey, OpTable, Segment, add_op
+
+# CSR on CPU/CUDA is stable for the ops used here (construction, sparse @ dense).
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+
+
+def to_csr(indices: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
+    """COO indices [2, nnz] + values [nnz] -> CSR [out, in] with int32 indices."""
+    order = (indices[0] * shape[1] + indices[1]).argsort()
+    rows, cols = indices[0][order], indices[1][order]
+    crow = torch.zeros(shape[0] + 1, dtype=torch.int64, device=values.device)
+    crow[1:] = torch.bincount(rows.to(values.device), minlength=shape[0]).cumsum(0)
+    return torch.sparse_csr_tensor(crow.to(torch.int32), cols.to(values.device, torch.int32),
+                                   values[order.to(values.device)].contiguous(), size=shape,
+                                   check_invariants=False)
+
+
+def csr_indices(csr: Tensor) -> Tensor:
+    """CSR -> COO indices [2, nnz] int64, row-major order."""
+    crow = csr.crow_indices().long()
+    rows = torch.repeat_interleave(torch.arange(crow.numel() - 1, device=crow.device),
+                                   crow.diff())
+    return torch.stack([rows, csr.col_indices().long()]).cpu()
+
+
+def sparse_ops(items: list[tuple[dict[HookKey, Tensor], Segment]], sign: float) -> OpTable:
+    work: dict[HookKey, list[tuple[Tensor, slice]]] = {}
+    for mats, seg in items:
+        for key, csr in mats.items():
+            work.setdefault(key, []).append((csr, seg.rows))
+    table: OpTable = {}
+    for key, entries in work.items():
+        add_op(table, key, _sparse_fn(entries, sign))
+    return table
+
+
+def _sparse_fn(entries: list[tuple[Tensor, slice]], sign: float):
+    def apply(x: Tensor, y: Tensor) -> None:
+        for csr, rows in entries:
+            y[rows].add_(torch.sparse.mm(csr, x[rows].t()).t(), alpha=sign)
+    return apply

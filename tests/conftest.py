@@ -1,0 +1,65 @@
+"""Shared fixtures: a bert-tiny engine holding a mix of tasks of all five PET types."""
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+import pets
+
+# 11 tasks: every PET type, several ranks / bottlenecks / densities / targets / head sizes.
+MIXED_SPECS = [
+    dict(name="lora-r2", pet="lora", rank=2, num_labels=2),
+    dict(name="lora-r8-all", pet="lora", rank=8, alpha=8,
+         targets=("query", "key", "value", "attn_out", "intermediate", "output")),
+    dict(name="lora-r4", pet="lora", rank=4, alpha=32, num_labels=5),
+    dict(name="adapter-16", pet="adapter", bottleneck=16, num_labels=3),
+    dict(name="adapter-64-out", pet="adapter", bottleneck=64, targets=("output",)),
+    dict(name="bitfit", pet="bitfit", num_labels=2),
+    dict(name="bitfit-q", pet="bitfit", targets=("query",)),
+    dict(name="diff-bias", pet="diff", density=0.01, bias=True, num_labels=2),
+    dict(name="diff", pet="diff"),
+    dict(name="mask", pet="mask", num_labels=4),
+    dict(name="mask-ffn", pet="mask", density=0.1, targets=("intermediate", "output")),
+]
+
+
+def tiny_engine(specs=MIXED_SPECS, **kw) -> pets.PetsEngine:
+    eng = pets.PetsEngine.from_preset("bert-tiny", seed=0, **kw)
+    for s in specs:
+        eng.add_task(pets.TaskSpec(**s))
+    return eng
+
+
+def mixed_queries(eng: pets.PetsEngine, per_task: int = 3, seed: int = 0) -> list[pets.Query]:
+    """Queries of every task, interleaved, lengths from 1 to the model maximum."""
+    rng = random.Random(seed)
+    tasks = list(eng.tasks)
+    max_len = eng.config.max_position_embeddings
+    lengths = [1, max_len] + [rng.randint(1, 40) for _ in range(per_task * len(tasks) - 2)]
+    queries = []
+    for i, n in enumerate(lengths):
+        ids = [101] + [rng.randint(1000, eng.config.vocab_size - 1) for _ in range(n - 1)]
+        queries.append(pets.Query(task=tasks[i % len(tasks)], input_ids=ids[:n], id=i))
+    rng.shuffle(queries)
+    return queries
+
+
+@pytest.fixture(scope="module")
+def engine() -> pets.PetsEngine:
+    return tiny_engine()
+
+
+@pytest.fixture(scope="module")
+def queries(engine) -> list[pets.Query]:
+    return mixed_queries(engine)
+
+
+def assert_results_close(a: pets.Result, b: pets.Result, atol: float = 1e-5) -> None:
+    assert a.task == b.task
+    torch.testing.assert_close(a.pooled, b.pooled, atol=atol, rtol=0)
+    if a.logits is None or b.logits is None:
+        assert a.logits is None and b.logits is None
+    else:
+        torch.testing.assert_close(a.logits, b.logits, atol=atol, rtol=0)
