@@ -77,3 +77,8 @@ def random_sparse_indices(shape: tuple[int, int], density: float,
     nnz = max(1, round(density * rows * cols))
     flat = torch.randperm(rows * cols, generator=gen)[:nnz].sort().values
     return torch.stack([flat // cols, flat % cols])
+
+
+def param_count(params: dict[str, Tensor]) -> int:
+    """Learned numbers in a task: float entries, plus one per sparse index pair ([2, nnz])."""
+    return sum(t.numel() if t.is_floating_point() else t.shape[-1] for t in params.values())

@@ -17,8 +17,17 @@ from pets.pet.ops import HookKey, OpTable, Segment, add_op
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 
 
+def sparse_dtype(device: torch.device, dtype: torch.dtype) -> torch.dtype:
+    """dtype of CSR values: the engine's, except fp32 for half types on CPU (MKL has no
+    bf16/fp16 sparse kernels there); the op casts its few inputs and outputs."""
+    if device.type == "cpu" and dtype in (torch.float16, torch.bfloat16):
+        return torch.float32
+    return dtype
+
+
 def to_csr(indices: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
     """COO indices [2, nnz] + values [nnz] -> CSR [out, in] with int32 indices."""
+    values = values.to(sparse_dtype(values.device, values.dtype))
     order = (indices[0] * shape[1] + indices[1]).argsort()
     rows, cols = indices[0][order], indices[1][order]
     crow = torch.zeros(shape[0] + 1, dtype=torch.int64, device=values.device)
@@ -50,5 +59,6 @@ def sparse_ops(items: list[tuple[dict[HookKey, Tensor], Segment]], sign: float) 
 def _sparse_fn(entries: list[tuple[Tensor, slice]], sign: float):
     def apply(x: Tensor, y: Tensor) -> None:
         for csr, rows in entries:
-            y[rows].add_(torch.sparse.mm(csr, x[rows].t()).t(), alpha=sign)
+            delta = torch.sparse.mm(csr, x[rows].t().to(csr.dtype)).t()
+            y[rows].add_(delta.to(y.dtype), alpha=sign)
     return apply

@@ -1,0 +1,1 @@
+"""Benchmarks: one function per experiment, each returning a tidy pandas.DataFrame."""

@@ -1,0 +1,182 @@
+"""`pets bench overhead`: what serving many PET tasks in one batch costs.
+
+Side by side, in one run, on the same queries (one per task, fixed length):
+  base     the shared model alone, no PET ops: the limit
+  pets     the mixed-task batch
+  seqs     each task on its own dense copy (merged weights), our backbone code
+  seqs-hf  the same with `transformers` models
+  peft     HF PEFT mixed-adapter batch over the LoRA tasks only; compared with
+           base-hf and pets on those same queries
+Per-task copies are built one at a time (64 dense bert-base copies would not
+fit in memory); each is timed alone and the medians are summed.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+import pets
+from pets.bench.timing import median_time
+from pets.bench.workloads import random_queries, round_robin_specs
+from pets.engine.execute import LoadedTask, run_batch
+
+
+@dataclass(frozen=True, kw_only=True)
+class OverheadConfig:
+    preset: str = "bert-base"
+    tasks: int = 64
+    seq_len: int = 64
+    repeats: int = 5
+    device: str = "cpu"
+    dtype: str = "float32"
+    padding: str | None = None
+    systems: tuple[str, ...] = ("base", "pets", "seqs", "seqs-hf", "peft")
+
+
+def run_overhead(cfg: OverheadConfig = OverheadConfig(), *, progress: bool = True) -> pd.DataFrame:
+    dtype = getattr(torch, cfg.dtype)
+    eng = pets.PetsEngine.from_preset(cfg.preset, device=cfg.device, dtype=dtype, seed=0)
+    for spec in round_robin_specs(cfg.tasks):
+        eng.add_task(spec)
+    names = list(eng.tasks)
+    queries = random_queries(names, [cfg.seq_len] * cfg.tasks, eng.config.vocab_size)
+    batch = pets.batching.batch_by_task(queries)[0]
+    padding = cfg.padding or eng.padding
+    shared_only = {t: LoadedTask(eng.tasks[t], None, None, None) for t in names}
+    timer = lambda fn: median_time(fn, cfg.device, repeats=cfg.repeats)  # noqa: E731
+
+    rows: list[dict] = []
+
+    def add(system: str, seconds: float, n_queries: int, note: str = "") -> None:
+        rows.append(dict(system=system, queries=n_queries, tokens=n_queries * cfg.seq_len,
+                         median_s=seconds, queries_per_s=n_queries / seconds, note=note))
+
+    steps = tqdm(total=len(cfg.systems), desc="overhead", disable=not progress)
+    for system in cfg.systems:
+        steps.set_postfix_str(system)
+        if system == "base":
+            add("base", timer(lambda: run_batch(eng.backbone, batch, shared_only, padding)), len(queries),
+                "shared model, no PET ops")
+        elif system == "pets":
+            add("pets", timer(lambda: eng.run(batch, padding=padding)), len(queries),
+                f"{cfg.tasks} tasks in one batch, padding={padding}")
+        elif system == "seqs":
+            add("seqs", _seqs(eng, queries, timer), len(queries), "one dense copy per task, our code")
+        elif system == "seqs-hf":
+            add("seqs-hf", _seqs_hf(eng, queries, timer), len(queries),
+                "one dense copy per task, transformers")
+        elif system == "peft":
+            rows.extend(_peft_rows(eng, queries, timer, padding, cfg))
+        steps.update()
+    steps.close()
+    df = pd.DataFrame(rows)
+    base = df.loc[df.system == "base", "queries_per_s"]
+    if len(base):
+        df["vs_base"] = df.queries_per_s / base.iloc[0]
+    pets_qps = df.loc[df.system == "pets", "queries_per_s"]
+    if len(pets_qps):
+        df["pets_speedup"] = pets_qps.iloc[0] / df.queries_per_s
+    for k in ("preset", "device", "dtype", "seq_len"):
+        df[k] = getattr(cfg, k)
+    return df
+
+
+def _by_task(queries):
+    groups: dict[str, list] = {}
+    for q in queries:
+        groups.setdefault(q.task, []).append(q)
+    return groups
+
+
+def _seqs(eng, queries, timer) -> float:
+    total = 0.0
+    for task, qs in tqdm(_by_task(queries).items(), desc="seqs copies", leave=False):
+        copy = pets.baselines.dense_copy(eng, task)
+        total += timer(lambda: copy.infer(qs))
+        del copy
+    return total
+
+
+def _seqs_hf(eng, queries, timer) -> float:
+    total = 0.0
+    for task, qs in tqdm(_by_task(queries).items(), desc="seqs-hf copies", leave=False):
+        model = pets.baselines.dense_model(eng, task)
+        ids = torch.tensor([q.input_ids for q in qs], device=eng.backbone.device)
+
+        def run():
+            with torch.inference_mode():
+                return model(input_ids=ids)
+        total += timer(run)
+        del model
+    return total
+
+
+def _peft_rows(eng, queries, timer, padding, cfg) -> list[dict]:
+    """PEFT mixed-adapter batch over the LoRA tasks vs the HF base and pets on those queries."""
+    import peft
+    from transformers import BertModel
+
+    lora = [q for q in queries if eng.tasks[q.task].pet == "lora"]
+    if not lora:
+        return []
+    base = BertModel(eng.config.to_hf()).to(eng.backbone.device, eng.backbone.dtype).eval()
+    base.load_state_dict(eng.backbone.state_dict())
+    tasks = list(dict.fromkeys(q.task for q in lora))
+    with tempfile.TemporaryDirectory() as tmp:
+        model = None
+        for t in tasks:
+            spec = eng.tasks[t]
+            lcfg = peft.LoraConfig(r=spec.rank, lora_alpha=spec.alpha, target_modules=list(spec.targets))
+            if model is None:
+                model = peft.get_peft_model(base, lcfg, adapter_name=t)
+            else:
+                model.add_adapter(t, lcfg)
+            _copy_lora(model, eng.task_params(t), t)
+        model.eval()
+    ids = torch.tensor([q.input_ids for q in lora], device=eng.backbone.device)
+    names = [q.task for q in lora]
+
+    def run_peft():
+        with torch.inference_mode():
+            return model(input_ids=ids, adapter_names=names)
+
+    def run_base():
+        with torch.inference_mode(), model.disable_adapter():
+            return model(input_ids=ids)
+
+    lora_batch = pets.batching.batch_by_task(lora)[0]
+    n = len(lora)
+    out = []
+    for system, fn, note in (
+            ("base-hf[lora]", run_base, "transformers base model, LoRA tasks' queries"),
+            ("peft[lora]", run_peft, f"PEFT mixed-adapter batch, {len(tasks)} LoRA tasks"),
+            ("pets[lora]", lambda: eng.run(lora_batch, padding=padding), "pets on the same queries")):
+        t = timer(fn)
+        out.append(dict(system=system, queries=n, tokens=n * cfg.seq_len, median_s=t,
+                        queries_per_s=n / t, note=note))
+    base_qps = out[0]["queries_per_s"]
+    for row in out:
+        row["vs_base_hf"] = row["queries_per_s"] / base_qps
+    return out
+
+
+def _copy_lora(model, params, adapter: str) -> None:
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            for part in ("lora_A", "lora_B"):
+                marker = f".{part}.{adapter}."
+                if marker in name:
+                    path = name.split(marker)[0].removeprefix("base_model.model.")
+                    p.copy_(params[f"{path}.{part}"])
+
+
+def summary_lines(df: pd.DataFrame) -> list[str]:
+    """The headline ratios of an overhead run, as printed by the CLI."""
+    qps = dict(zip(df.system, df.queries_per_s))
+    pairs = [("pets", "base"), ("pets", "seqs"), ("pets", "seqs-hf"), ("base", "seqs"),
+             ("peft[lora]", "base-hf[lora]"), ("pets[lora]", "peft[lora]")]
+    return [f"{a} / {b} throughput: {qps[a] / qps[b]:.3f}" for a, b in pairs if a in qps and b in qps]
