@@ -8,14 +8,16 @@ import torch
 
 import pets
 
-# 11 tasks: every PET type, several ranks / bottlenecks / densities / targets / head sizes.
+# 13 tasks (same-rank LoRA and same-bottleneck adapters run batched): every PET type, several ranks / bottlenecks / densities / targets / head sizes.
 MIXED_SPECS = [
     dict(name="lora-r2", pet="lora", rank=2, num_labels=2),
     dict(name="lora-r8-all", pet="lora", rank=8, alpha=8,
          targets=("query", "key", "value", "attn_out", "intermediate", "output")),
     dict(name="lora-r4", pet="lora", rank=4, alpha=32, num_labels=5),
+    dict(name="lora-r2-b", pet="lora", rank=2, alpha=4, targets=("query", "value", "output")),
     dict(name="adapter-16", pet="adapter", bottleneck=16, num_labels=3),
     dict(name="adapter-64-out", pet="adapter", bottleneck=64, targets=("output",)),
+    dict(name="adapter-16-b", pet="adapter", bottleneck=16, num_labels=2),
     dict(name="bitfit", pet="bitfit", num_labels=2),
     dict(name="bitfit-q", pet="bitfit", targets=("query",)),
     dict(name="diff-bias", pet="diff", density=0.01, bias=True, num_labels=2),

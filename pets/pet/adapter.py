@@ -15,7 +15,9 @@ from torch import Tensor, nn
 
 from pets.pet.method import PetMethod, register
 from pets.pet.ops import HookKey, OpTable, Segment, add_op
+from pets.pet import segments
 from pets.pet.params import ParamSpec
+from pets.pet.segments import SegmentGather, group_by_shape
 from pets.pet.targets import ADAPTER_PATHS, LINEAR_PATHS
 
 SITES = tuple(ADAPTER_PATHS)
@@ -74,9 +76,11 @@ class Adapter(PetMethod):
         for state, seg in items:
             for site, ws in state.layers.items():
                 by_site.setdefault(site, []).append((ws, seg.rows))
+        gathers: dict[tuple, SegmentGather] = {}
         table: OpTable = {}
         for (i, s), work in by_site.items():
-            add_op(table, HookKey("adapter", i, s), _adapter_fn(work))
+            for group in group_by_shape(work, key=lambda w: w[0][0].shape[0]):
+                add_op(table, HookKey("adapter", i, s), _adapter_fn(group, gathers, backbone.device))
         return table
 
     def insert_modules(self, spec, params, model):
@@ -87,12 +91,26 @@ class Adapter(PetMethod):
             parent.dense = AdapterDense(parent.dense, *(params[f"{p}.{q}"] for q in _PARTS))
 
 
-def _adapter_fn(work):
-    def apply(x: Tensor, y: Tensor) -> None:
-        for (dw, db, uw, ub), rows in work:
-            h = y[rows]
-            h += F.linear(F.gelu(F.linear(h, dw, db)), uw, ub)
-    return apply
+def _adapter_fn(group, gathers: dict, device):
+    """h[rows] += adapter(h[rows]) for every segment of one bottleneck size."""
+    if not segments.use_batched(torch.device(device), len(group)):
+        def loop(x: Tensor, y: Tensor) -> None:
+            for (dw, db, uw, ub), rows in group:
+                h = y[rows]
+                h += F.linear(F.gelu(F.linear(h, dw, db)), uw, ub)
+        return loop
+    key = tuple((r.start, r.stop) for _, r in group)
+    gather = gathers.get(key) or gathers.setdefault(
+        key, SegmentGather.build([r for _, r in group], device))
+    down_t = torch.stack([w[0].t() for w, _ in group])     # [n, H, m]
+    down_b = torch.stack([w[1] for w, _ in group])[:, None]  # [n, 1, m]
+    up_t = torch.stack([w[2].t() for w, _ in group])       # [n, m, H]
+    up_b = torch.stack([w[3] for w, _ in group])[:, None]    # [n, 1, H]
+
+    def batched(x: Tensor, y: Tensor) -> None:
+        hidden = F.gelu(torch.baddbmm(down_b, gather.gather(y), down_t))
+        gather.scatter_add(y, torch.baddbmm(up_b, hidden, up_t))
+    return batched
 
 
 class AdapterDense(nn.Module):

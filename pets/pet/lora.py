@@ -14,6 +14,8 @@ from torch import Tensor
 from pets.pet.method import PetMethod, register
 from pets.pet.ops import HookKey, OpTable, Segment, add_op
 from pets.pet.params import ParamSpec
+from pets.pet import segments
+from pets.pet.segments import SegmentGather, group_by_shape
 from pets.pet.spec import TaskSpec
 from pets.pet.targets import linear_path, linear_shape
 
@@ -69,10 +71,12 @@ class Lora(PetMethod):
         by_site: dict[tuple[int, str], list[tuple[float, Tensor, Tensor, slice]]] = {}
         for state, seg in items:
             for site, (a, b) in state.ab.items():
-                by_site.setdefault(site, []).append((state.scale, a.t(), b.t(), seg.rows))
+                by_site.setdefault(site, []).append((state.scale, a, b, seg.rows))
+        gathers: dict[tuple, SegmentGather] = {}
         table: OpTable = {}
         for (i, t), work in by_site.items():
-            add_op(table, HookKey("linear", i, t), _lora_fn(work))
+            for group in group_by_shape(work, key=lambda w: w[1].shape[0]):
+                add_op(table, HookKey("linear", i, t), _lora_fn(group, gathers, backbone.device))
         return table
 
     def merge_into(self, spec, params, sd):
@@ -84,8 +88,19 @@ class Lora(PetMethod):
             w += (scale * (b.double() @ a.double())).to(w.dtype)
 
 
-def _lora_fn(work):
-    def apply(x: Tensor, y: Tensor) -> None:
-        for scale, a_t, b_t, rows in work:
-            y[rows].addmm_(x[rows] @ a_t, b_t, alpha=scale)
-    return apply
+def _lora_fn(group, gathers: dict, device):
+    """y[rows] += scale * x[rows] A^T B^T for every segment of one rank group."""
+    if not segments.use_batched(torch.device(device), len(group)):
+        def loop(x: Tensor, y: Tensor) -> None:
+            for scale, a, b, rows in group:
+                y[rows].addmm_(x[rows] @ a.t(), b.t(), alpha=scale)
+        return loop
+    key = tuple((r.start, r.stop) for *_, r in group)
+    gather = gathers.get(key) or gathers.setdefault(
+        key, SegmentGather.build([r for *_, r in group], device))
+    a_t = torch.stack([a.t() for _, a, _, _ in group])                 # [n, in, r]
+    b_t = torch.stack([b.t() * scale for scale, _, b, _ in group])     # [n, r, out]
+
+    def batched(x: Tensor, y: Tensor) -> None:
+        gather.scatter_add(y, torch.bmm(torch.bmm(gather.gather(x), a_t), b_t))
+    return batched

@@ -81,3 +81,15 @@ def test_run_takes_a_batch_with_several_minibatches_per_task(engine, queries, pa
     for q, r in zip(batch.queries, engine.run(batch, padding=padding)):
         assert r.query_id == q.id
         assert_results_close(r, engine.infer([q])[0])
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+def test_batched_pet_ops_equal_the_per_segment_reference(engine, queries, padding, monkeypatch):
+    """The gather-bmm-scatter operators equal the plain per-segment loops."""
+    from pets.pet import segments
+
+    monkeypatch.setattr(segments, "BATCHED", True)
+    fast = engine.infer(queries, padding=padding)
+    monkeypatch.setattr(segments, "BATCHED", False)
+    for a, b in zip(fast, engine.infer(queries, padding=padding)):
+        assert_results_close(a, b)
