@@ -54,7 +54,7 @@ def dense_copy(engine: PetsEngine, task: str) -> PetsEngine:
     bb = engine.backbone
     copy = PetsEngine(Backbone.from_state_dict(engine.config, merged_state_dict(engine, task),
                                                device=bb.device, dtype=bb.dtype),
-                      seed=engine.seed, padding=engine.padding)
+                      seed=engine.seed, padding=engine.padding, model_name=engine.model_name)
     if loaded.method.mergeable:
         copy._tasks[task] = LoadedTask(loaded.spec, None, None, loaded.head)
     else:

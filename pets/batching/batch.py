@@ -73,6 +73,11 @@ class Batch:
     def lengths(self) -> list[int]:
         return [q.length for q in self.queries]
 
+    @cached_property
+    def group_of(self) -> list[int]:
+        """Mini-batch index of each query."""
+        return [g for g, mb in enumerate(self.minibatches) for _ in mb.queries]
+
     @property
     def tasks(self) -> list[str]:
         return list(dict.fromkeys(mb.task for mb in self.minibatches))

@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 import pets
 from pets.bench.timing import median_time
 from pets.bench.workloads import random_queries, round_robin_specs
-from pets.engine.layout import PADDING_MODES, build_layout
+from pets.batching.padding import PADDING_MODES
+from pets.engine.layout import build_layout
 
 
 @dataclass(frozen=True, kw_only=True)

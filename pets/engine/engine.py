@@ -14,7 +14,7 @@ from pets.batching.query import Query, Result
 from pets.config import MINILM_ALIASES, ModelConfig, minilm_path, preset
 from pets.engine.backbone import Backbone
 from pets.engine.execute import LoadedTask, run_batch
-from pets.engine.layout import DEFAULT_PADDING, PADDING_MODES
+from pets.batching.padding import DEFAULT_PADDING, PADDING_MODES
 from pets.engine.loading import load_checkpoint
 from pets.errors import (DuplicateTaskError, InvalidQueryError, InvalidSpecError,
                          PeftImportError, PetsError, UnknownTaskError)
@@ -54,10 +54,12 @@ class PetsEngine:
     engine unchanged.
     """
 
-    def __init__(self, backbone: Backbone, *, seed: int = 0, padding: str = DEFAULT_PADDING) -> None:
+    def __init__(self, backbone: Backbone, *, seed: int = 0, padding: str = DEFAULT_PADDING,
+                 model_name: str = "custom") -> None:
         if padding not in PADDING_MODES:
             raise InvalidSpecError(f"unknown padding {padding!r}; choose {sorted(PADDING_MODES)}")
         self.backbone = backbone
+        self.model_name = model_name  # preset or checkpoint name: picks the cost-model profile
         self.seed = seed
         self.padding = padding
         self._tasks: dict[str, LoadedTask] = {}
@@ -68,16 +70,18 @@ class PetsEngine:
                     dtype: torch.dtype = torch.float32, seed: int = 0, **kw) -> "PetsEngine":
         """A backbone of a preset shape with seeded random weights (no download)."""
         return cls(Backbone.random(preset(name), seed=seed, device=device, dtype=dtype),
-                   seed=seed, **kw)
+                   seed=seed, model_name=name, **kw)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu",
                         dtype: torch.dtype = torch.float32, seed: int = 0, **kw) -> "PetsEngine":
         """Any local HF BERT checkpoint folder, or 'all-MiniLM-L6-v2' (shipped by a package)."""
+        name = Path(str(path)).name
         if str(path) in MINILM_ALIASES:
-            path = minilm_path()
+            path, name = minilm_path(), "minilm"
         cfg, sd = load_checkpoint(path)
-        return cls(Backbone.from_state_dict(cfg, sd, device=device, dtype=dtype), seed=seed, **kw)
+        return cls(Backbone.from_state_dict(cfg, sd, device=device, dtype=dtype), seed=seed,
+                   model_name=name, **kw)
 
     # ---- tasks ---------------------------------------------------------------------------
     @property

@@ -1,12 +1,8 @@
 """Token layout of a batch: where each query's tokens sit, per padding mode.
 
 All shared GEMMs run over a 2-D token tensor [T, H]. Query i owns rows
-[start_i, start_i + P_i), its first len_i rows real, the rest padding. The
-padding mode only chooses P_i:
-
-- `macro`: P_i = longest query of the batch (the paper's setting);
-- `mini`:  P_i = longest query of i's mini-batch (PetS's minibatch_lens);
-- `none`:  P_i = len_i (packed tokens, no padding in the GEMMs).
+[start_i, start_i + P_i), its first len_i rows real, the rest padding; the
+padding mode (`pets.batching.padding`) only chooses P_i.
 
 Attention needs [n, heads, L, d] blocks. Runs of consecutive queries with the
 same P_i are contiguous in the token tensor and reshape to a block for free;
@@ -17,36 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from pets.batching.batch import Batch
-from pets.errors import InvalidQueryError
+from pets.batching.padding import padded_lengths
 from pets.pet.ops import Segment
 
-PaddingFn = Callable[[list[int], list[int]], list[int]]
-
-
-def _macro(lengths: list[int], group_of: list[int]) -> list[int]:
-    return [max(lengths)] * len(lengths)
-
-
-def _mini(lengths: list[int], group_of: list[int]) -> list[int]:
-    longest: dict[int, int] = {}
-    for n, g in zip(lengths, group_of):
-        longest[g] = max(longest.get(g, 0), n)
-    return [longest[g] for g in group_of]
-
-
-def _none(lengths: list[int], group_of: list[int]) -> list[int]:
-    return list(lengths)
-
-
-PADDING_MODES: dict[str, PaddingFn] = {"macro": _macro, "mini": _mini, "none": _none}
-DEFAULT_PADDING = "none"
 MAX_BLOCKS = 8  # above this many same-length runs, attention gathers instead
 
 
@@ -103,16 +78,9 @@ class TokenLayout:
 
 def build_layout(batch: Batch, padding: str, device: torch.device) -> TokenLayout:
     """Lay the batch's queries out as token rows under a padding mode."""
-    try:
-        pad_fn = PADDING_MODES[padding]
-    except KeyError:
-        raise InvalidQueryError(
-            f"unknown padding mode {padding!r}; choose one of {sorted(PADDING_MODES)}"
-        ) from None
     queries = batch.queries
     lengths = [q.length for q in queries]
-    group_of = [g for g, mb in enumerate(batch.minibatches) for _ in mb.queries]
-    padded = pad_fn(lengths, group_of)
+    padded = padded_lengths(lengths, batch.group_of, padding)
     starts = list(accumulate(padded, initial=0))
     ids, pos = [], []
     for q, p in zip(queries, padded):
