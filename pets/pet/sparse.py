@@ -1,8 +1,11 @@
 """Sparse weight deltas shared by Diff-Pruning and MaskBERT.
 
 Run-time form: one CSR matrix [out, in] per target (int32 indices), applied
-per segment as y[rows] += sign * (S @ x[rows]^T)^T, an MKL sparse-dense GEMM
-whose cost scales with nnz rather than out * in.
+per segment as y[rows] += sign * (S @ x[rows]^T)^T, a sparse-dense GEMM whose
+cost scales with nnz rather than out * in. Segments run in blocks of
+CHUNK_ROWS rows: the transposed copies the sparse kernel makes then stay in
+cache (CPU, 8192 rows, 768x768 at 0.5%: 32.5 ms whole vs 10.7 ms in 128-row
+blocks; at 832 rows 1.10 vs 0.84 ms; dense GEMM 48 / 4.9 ms).
 """
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ import torch
 from torch import Tensor
 
 from pets.pet.ops import HookKey, OpTable, Segment, add_op
+
+CHUNK_ROWS = 128
 
 # CSR on CPU/CUDA is stable for the ops used here (construction, sparse @ dense).
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
@@ -59,6 +64,8 @@ def sparse_ops(items: list[tuple[dict[HookKey, Tensor], Segment]], sign: float) 
 def _sparse_fn(entries: list[tuple[Tensor, slice]], sign: float):
     def apply(x: Tensor, y: Tensor) -> None:
         for csr, rows in entries:
-            delta = torch.sparse.mm(csr, x[rows].t().to(csr.dtype)).t()
-            y[rows].add_(delta.to(y.dtype), alpha=sign)
+            for start in range(rows.start, rows.stop, CHUNK_ROWS):
+                block = slice(start, min(start + CHUNK_ROWS, rows.stop))
+                delta = torch.sparse.mm(csr, x[block].t().to(csr.dtype)).t()
+                y[block].add_(delta.to(y.dtype), alpha=sign)
     return apply

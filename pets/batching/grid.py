@@ -1,0 +1,49 @@
+"""A latency table over (batch, seq), interpolated monotonically.
+
+Values are made non-decreasing along both axes (running maximum) and
+non-negative, so bilinear interpolation between grid points is monotone too.
+Below the smallest seq the value is held; above the largest batch or seq it
+grows in proportion (the cost of more tokens of the same shape).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Grid:
+    """values[i, j]: seconds at batches[i] queries of seqs[j] tokens each."""
+
+    batches: np.ndarray
+    seqs: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def monotone(cls, batches, seqs, values) -> "Grid":
+        v = np.clip(np.asarray(values, dtype=float), 0.0, None)
+        v = np.maximum.accumulate(np.maximum.accumulate(v, axis=0), axis=1)
+        return cls(np.asarray(batches, dtype=float), np.asarray(seqs, dtype=float), v)
+
+    def __call__(self, batch, seq):
+        """Seconds for `batch` queries of `seq` tokens; broadcasts over numpy arrays."""
+        b = np.asarray(batch, dtype=float)
+        s = np.asarray(seq, dtype=float)
+        bc = np.clip(b, self.batches[0], self.batches[-1])
+        sc = np.clip(s, self.seqs[0], self.seqs[-1])
+        bi, bw = _bracket(self.batches, bc)
+        si, sw = _bracket(self.seqs, sc)
+        v = self.values
+        inner = ((1 - bw) * (1 - sw) * v[bi, si] + bw * (1 - sw) * v[bi + 1, si]
+                 + (1 - bw) * sw * v[bi, si + 1] + bw * sw * v[bi + 1, si + 1])
+        scale = np.maximum(b / bc, 1.0) * np.maximum(s / sc, 1.0)
+        out = inner * scale
+        return float(out) if out.ndim == 0 else out
+
+
+def _bracket(axis: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the grid cell holding x (lower corner) and x's weight toward the upper one."""
+    i = np.clip(np.searchsorted(axis, x, side="right") - 1, 0, len(axis) - 2)
+    w = (x - axis[i]) / (axis[i + 1] - axis[i])
+    return i, w

@@ -1,0 +1,80 @@
+"""PetS coordinated batching (ATC'22, section 5) and its two halves.
+
+- intra-task DP (`minibatches`): a task's queries, sorted by length, split into
+  mini-batches minimising the sum of beta(pet, n, max length) (PET ops);
+- inter-task DP (`alpha_groups` / stage 2 of `cb`): a length-sorted sequence
+  split into macro-batches minimising alpha(n, max length) (shared ops).
+Like the paper, these assume padding to the batch maximum.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pets.batching.batch import MiniBatch
+from pets.batching.policies.base import batch_of, batch_of_queries, by_length, register_policy
+from pets.batching.policies.dp import segment_dp, window_sizes
+
+
+def minibatches(queries, cost, max_batch: int) -> list[MiniBatch]:
+    """Stage 1: per task, the beta-optimal mini-batches (tasks in first-seen order)."""
+    groups: dict[str, list] = {}
+    for q in queries:
+        groups.setdefault(q.task, []).append(q)
+    out = []
+    for task, qs in groups.items():
+        qs = by_length(qs)
+        lengths = np.array([q.length for q in qs], dtype=float)
+        start, ok = window_sizes(len(qs), min(max_batch, len(qs)))
+        n = np.arange(start.shape[1])[None, :] + 1
+        costs = np.where(ok, cost.beta(cost.pet_of(task), n, lengths[:, None]), np.inf)
+        bounds = segment_dp(costs)
+        out += [MiniBatch(task, tuple(qs[a:b])) for a, b in zip(bounds, bounds[1:])]
+    return out
+
+
+def alpha_groups(queries, cost, max_batch: int) -> list[list]:
+    """Length-sorted queries split into groups minimising the sum of alpha(n, max length)."""
+    qs = by_length(queries)
+    lengths = np.array([q.length for q in qs], dtype=float)
+    start, ok = window_sizes(len(qs), min(max_batch, len(qs)))
+    n = np.arange(start.shape[1])[None, :] + 1
+    bounds = segment_dp(np.where(ok, cost.alpha(n, lengths[:, None]), np.inf))
+    return [qs[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+@register_policy("beta-only")
+def beta_only(queries, cost, *, max_batch, padding):
+    """Intra-task DP, then mini-batches packed in order into batches of <= max_batch."""
+    batches, current, size = [], [], 0
+    for mb in minibatches(queries, cost, max_batch):
+        if size + len(mb.queries) > max_batch:
+            batches.append(batch_of(current))
+            current, size = [], 0
+        current.append(mb)
+        size += len(mb.queries)
+    return batches + ([batch_of(current)] if current else [])
+
+
+@register_policy("alpha-only")
+def alpha_only(queries, cost, *, max_batch, padding):
+    """Inter-task DP over all queries sorted by length; tasks grouped inside each batch."""
+    return [batch_of_queries(g) for g in alpha_groups(queries, cost, max_batch)]
+
+
+@register_policy("cb")
+def coordinated(queries, cost, *, max_batch, padding):
+    """PetS two-stage DP: intra-task mini-batches, then an inter-task DP over them."""
+    mbs = sorted(minibatches(queries, cost, max_batch), key=lambda mb: (mb.max_len, mb.task))
+    sizes = np.array([len(mb.queries) for mb in mbs], dtype=float)
+    longest = np.array([mb.max_len for mb in mbs], dtype=float)
+    betas = np.array([cost.beta(cost.pet_of(mb.task), len(mb.queries), mb.max_len) for mb in mbs])
+    size_sum = np.concatenate([[0.0], np.cumsum(sizes)])
+    beta_sum = np.concatenate([[0.0], np.cumsum(betas)])
+    start, ok = window_sizes(len(mbs), min(max_batch, len(mbs)))
+    j = np.arange(len(mbs))[:, None]
+    s = np.clip(start, 0, None)
+    n = size_sum[j + 1] - size_sum[s]
+    ok &= n <= max_batch
+    costs = np.where(ok, cost.alpha(n, longest[:, None]) + beta_sum[j + 1] - beta_sum[s], np.inf)
+    bounds = segment_dp(costs)
+    return [batch_of(mbs[a:b]) for a, b in zip(bounds, bounds[1:])]

@@ -1,0 +1,97 @@
+"""Measuring alpha and beta on the current device (`pets profile`).
+
+alpha(B, L): one batch of B queries of L tokens through the shared model with
+no PET ops (layout, encoder, pooler). beta(pet, B, L): building the batch's PET
+operators for one task of that type and running them at every hook point on
+activations of the right shapes, i.e. exactly the work PET ops add to a batch.
+"""
+from __future__ import annotations
+
+import statistics
+from typing import Callable, Iterable
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+import pets
+from pets.batching.analytic import GRID_BATCHES, GRID_SEQS
+from pets.bench.timing import sync, time_once
+from pets.bench.workloads import PAPER_MIX, random_queries
+from pets.engine.execute import LoadedTask, pet_ops, run_batch
+from pets.engine.layout import build_layout
+from pets.pet.ops import HookKey
+
+
+def profile_engine(eng: pets.PetsEngine, *, batches: Iterable[int] = GRID_BATCHES,
+                   seqs: Iterable[int] = GRID_SEQS, repeats: int = 3, warmup: int = 1,
+                   progress: bool = True) -> pd.DataFrame:
+    """Measure the alpha/beta grid on `eng`'s device; returns rows in PROFILE_COLUMNS order."""
+    eng = pets.PetsEngine(eng.backbone, seed=eng.seed, model_name=eng.model_name)
+    for i, kw in enumerate(PAPER_MIX):
+        eng.add_task(pets.TaskSpec(name=f"probe-{kw['pet']}", **kw))
+    points = [(b, s) for b in batches for s in seqs]
+    rows = []
+    bar = tqdm(total=len(points) * (1 + len(PAPER_MIX)), desc=f"profile {eng.model_name}",
+               disable=not progress)
+    for b, s in points:
+        for op, pet in [("alpha", "")] + [("beta", kw["pet"]) for kw in PAPER_MIX]:
+            bar.set_postfix_str(f"{op} {pet} b={b} s={s}")
+            task = f"probe-{pet or 'lora'}"
+            batch = pets.batching.batch_by_task(
+                random_queries([task], [s] * b, eng.config.vocab_size))[0]
+            run = _alpha_run(eng, batch) if op == "alpha" else _beta_run(eng, batch)
+            times = _measure(run, eng.backbone.device, repeats, warmup)
+            rows.append(dict(op=op, pet=pet, batch=b, seq=s, median_s=statistics.median(times),
+                             mean_s=statistics.fmean(times),
+                             std_s=statistics.pstdev(times), repeats=repeats))
+            bar.update()
+    bar.close()
+    return pd.DataFrame(rows)
+
+
+def _alpha_run(eng, batch) -> Callable[[], Callable[[], object]]:
+    shared = {t: LoadedTask(eng.tasks[t], None, None, None) for t in batch.tasks}
+    return lambda: (lambda: run_batch(eng.backbone, batch, shared, "none"))
+
+
+def _beta_run(eng, batch) -> Callable[[], Callable[[], object]]:
+    """A fresh (x, y) per hook point each repetition, then the timed: build ops + run them."""
+    bb = eng.backbone
+    layout = build_layout(batch, "none", bb.device)
+    table = pet_ops(bb, layout.segments, eng._tasks)
+    shapes = {key: _io_shape(bb, key) for key in table}
+    t = layout.num_tokens
+
+    def setup():
+        io = {k: (torch.randn(t, i, device=bb.device, dtype=bb.dtype),
+                  torch.randn(t, o, device=bb.device, dtype=bb.dtype)) for k, (i, o) in shapes.items()}
+
+        def timed():
+            ops = pet_ops(bb, layout.segments, eng._tasks)
+            for key, fns in ops.items():
+                x, y = io[key]
+                for fn in fns:
+                    fn(x, y)
+        return timed
+    return setup
+
+
+def _io_shape(bb, key: HookKey) -> tuple[int, int]:
+    h = bb.cfg.hidden_size
+    if key.kind == "linear":
+        out_f, in_f = bb.linear(key.layer, key.name)[0].shape
+        return in_f, out_f
+    return h, h
+
+
+@torch.inference_mode()
+def _measure(setup, device, repeats: int, warmup: int) -> list[float]:
+    times = []
+    for i in range(warmup + repeats):
+        fn = setup()
+        sync(device)
+        elapsed = time_once(fn, device)
+        if i >= warmup:
+            times.append(elapsed)
+    return times

@@ -1,0 +1,97 @@
+"""`pets bench batching`: the paper's Fig. 12 workload, every policy executed for real.
+
+1024 queries (quick scale: fewer, say which) with length ~ Normal(32, std)
+clipped to [1, 128], std in {1, 2, 4, 8}, over {32, 64, 128} tasks of mixed
+PET types. Each policy plans with the cost model; its plan runs on the engine;
+throughput is normalised to `fixed`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+import pets
+from pets.batching.cost import CostModel
+from pets.batching.policies import POLICIES, plan
+from pets.bench.padding import normal_lengths
+from pets.bench.timing import sync
+from pets.bench.workloads import random_queries, round_robin_specs
+
+SCALES = {
+    "quick": dict(preset="distilbert", queries=256, stds=(1, 2, 4, 8), task_counts=(32, 64, 128)),
+    "paper": dict(preset="bert-base", queries=1024, stds=(1, 2, 4, 8), task_counts=(32, 64, 128)),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchingConfig:
+    preset: str = "distilbert"
+    queries: int = 256
+    stds: tuple[float, ...] = (1, 2, 4, 8)
+    task_counts: tuple[int, ...] = (32, 64, 128)
+    policies: tuple[str, ...] = ()
+    max_batch: int = 32
+    repeats: int = 2
+    padding: str | None = None
+    device: str = "cpu"
+    dtype: str = "float32"
+    seed: int = 0
+
+
+def run_batching(cfg: BatchingConfig = BatchingConfig(), *, progress: bool = True) -> pd.DataFrame:
+    eng = pets.PetsEngine.from_preset(cfg.preset, device=cfg.device, dtype=getattr(torch, cfg.dtype))
+    for spec in round_robin_specs(max(cfg.task_counts)):
+        eng.add_task(spec)
+    cost = CostModel.for_engine(eng)
+    padding = cfg.padding or eng.padding
+    names = list(eng.tasks)
+    policies = cfg.policies or tuple(POLICIES)
+    cells = [(n, std) for n in cfg.task_counts for std in cfg.stds]
+    bar = tqdm(total=len(cells) * len(policies), desc="batching", disable=not progress)
+    rows = []
+    for n_tasks, std in cells:
+        lengths = normal_lengths(cfg.queries, 32, std, seed=cfg.seed)
+        queries = random_queries(names[:n_tasks], lengths, eng.config.vocab_size, seed=cfg.seed)
+        queries = [pets.Query(task=q.task, input_ids=q.input_ids, id=q.id,
+                              arrival=(q.id * 7919 % cfg.queries) / cfg.queries) for q in queries]
+        plans = {}
+        for name in policies:
+            start = time.perf_counter()
+            plans[name] = plan(name, queries, cost, max_batch=cfg.max_batch, padding=padding)
+            plans[name] = (plans[name], time.perf_counter() - start)
+        times: dict[str, list[float]] = {p: [] for p in policies}
+        for _ in range(cfg.repeats):  # interleave policies so drift hits all alike
+            for name in policies:
+                times[name].append(_execute(eng, plans[name][0], padding, cfg.device))
+        for name in policies:
+            batches, plan_s = plans[name]
+            seconds = sorted(times[name])[len(times[name]) // 2]
+            rows.append(dict(tasks=n_tasks, std=std, policy=name, batches=len(batches),
+                             plan_ms=plan_s * 1e3, predicted_s=cost.plan_cost(batches, padding),
+                             measured_s=seconds, queries_per_s=cfg.queries / seconds))
+            bar.update()
+    bar.close()
+    df = pd.DataFrame(rows)
+    fixed = df[df.policy == "fixed"].set_index(["tasks", "std"]).queries_per_s
+    df["vs_fixed"] = df.apply(lambda r: r.queries_per_s / fixed.get((r.tasks, r["std"]), float("nan")),
+                              axis=1)
+    df["preset"], df["padding"], df["queries"] = cfg.preset, padding, cfg.queries
+    return df
+
+
+def _execute(eng: pets.PetsEngine, batches, padding: str, device: str) -> float:
+    sync(device)
+    start = time.perf_counter()
+    for b in batches:
+        eng.run(b, padding=padding)
+    sync(device)
+    return time.perf_counter() - start
+
+
+def headline(df: pd.DataFrame) -> pd.DataFrame:
+    """vs_fixed per cell (rows: tasks x std, columns: policy)."""
+    return df.pivot_table(index=["tasks", "std"], columns="policy", values="vs_fixed")

@@ -1,0 +1,70 @@
+"""`pets bench costmodel`: predicted vs measured latency of random mixed batches."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+import pets
+from pets.batching.cost import CostModel
+from pets.batching.policies.base import batch_of_queries
+from pets.bench.timing import median_time
+from pets.bench.workloads import random_queries, round_robin_specs
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostModelBenchConfig:
+    preset: str = "distilbert"
+    tasks: int = 64
+    batches: int = 200
+    max_batch: int = 32
+    max_len: int = 128
+    repeats: int = 2
+    padding: str = "none"
+    device: str = "cpu"
+    dtype: str = "float32"
+    seed: int = 0
+
+
+def random_batches(eng: pets.PetsEngine, n: int, max_batch: int, max_len: int,
+                   seed: int) -> list[pets.Batch]:
+    """Mixed batches: 1..max_batch queries over 1..16 tasks, lengths uniform in 1..max_len."""
+    rng = random.Random(seed)
+    names = list(eng.tasks)
+    out = []
+    for i in range(n):
+        size = rng.randint(1, max_batch)
+        tasks = rng.sample(names, rng.randint(1, min(size, 16, len(names))))
+        lengths = [rng.randint(1, max_len) for _ in range(size)]
+        qs = random_queries([tasks[j % len(tasks)] for j in range(size)], lengths,
+                            eng.config.vocab_size, seed=seed * 100_003 + i)
+        out.append(batch_of_queries(qs))
+    return out
+
+
+def run_costmodel(cfg: CostModelBenchConfig = CostModelBenchConfig(), *,
+                  progress: bool = True) -> pd.DataFrame:
+    eng = pets.PetsEngine.from_preset(cfg.preset, device=cfg.device, dtype=getattr(torch, cfg.dtype))
+    for spec in round_robin_specs(cfg.tasks):
+        eng.add_task(spec)
+    cost = CostModel.for_engine(eng)
+    rows = []
+    for batch in tqdm(random_batches(eng, cfg.batches, cfg.max_batch, cfg.max_len, cfg.seed),
+                      desc="costmodel", disable=not progress):
+        measured = median_time(lambda: eng.run(batch, padding=cfg.padding), cfg.device,
+                               repeats=cfg.repeats)
+        predicted = cost.batch_cost(batch, cfg.padding)
+        rows.append(dict(queries=len(batch), tasks=len(batch.tasks), tokens=sum(batch.lengths),
+                         measured_s=measured, predicted_s=predicted,
+                         rel_error=abs(predicted - measured) / measured, source=cost.source))
+    return pd.DataFrame(rows)
+
+
+def error_summary(df: pd.DataFrame) -> dict[str, float]:
+    err = df.rel_error.to_numpy()
+    return {"median_abs_rel_error": float(np.median(err)),
+            "p90_abs_rel_error": float(np.quantile(err, 0.9)), "batches": len(err)}
