@@ -60,3 +60,36 @@ def dense_copy(engine: PetsEngine, task: str) -> PetsEngine:
     else:
         copy.add_task(loaded.spec, engine.task_params(task))
     return copy
+
+
+def peft_model(engine: PetsEngine, tasks: list[str]):
+    """A HF PEFT model over the shared backbone with each LoRA task as a named adapter,
+    for mixed-adapter batches (`model(input_ids, adapter_names=[...])`)."""
+    import peft
+    from transformers import BertModel
+
+    bb = engine.backbone
+    base = BertModel(engine.config.to_hf()).to(bb.device, bb.dtype).eval()
+    base.load_state_dict(bb.state_dict())
+    model = None
+    for t in tasks:
+        spec = engine.tasks[t]
+        cfg = peft.LoraConfig(r=spec.rank, lora_alpha=spec.alpha, target_modules=list(spec.targets))
+        if model is None:
+            model = peft.get_peft_model(base, cfg, adapter_name=t)
+        else:
+            model.add_adapter(t, cfg)
+        _copy_lora(model, engine.task_params(t), t)
+    return model.eval()
+
+
+def _copy_lora(model, params: dict[str, Tensor], adapter: str) -> None:
+    import torch
+
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            for part in ("lora_A", "lora_B"):
+                marker = f".{part}.{adapter}."
+                if marker in name:
+                    path = name.split(marker)[0].removeprefix("base_model.model.")
+                    p.copy_(params[f"{path}.{part}"])

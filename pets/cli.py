@@ -111,9 +111,68 @@ def _bench_batching(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trace_gen(args: argparse.Namespace) -> int:
+    from pets.serving import TraceSpec, generate_trace, save_trace
+
+    spec = TraceSpec(requests=args.requests, rate=args.rate, arrival=args.arrival, cv=args.cv,
+                     tasks=args.tasks, popularity=args.popularity, alpha=args.alpha,
+                     lengths=args.lengths, mean_len=args.mean_len, std_len=args.std_len,
+                     max_len=args.max_len, seed=args.seed)
+    trace = generate_trace(spec)
+    print(f"wrote {save_trace(trace, args.out)}: {len(trace.rows)} requests over "
+          f"{trace.duration_s:.1f} s, {len(trace.tasks)} tasks")
+    return 0
+
+
+def _trace_azure(args: argparse.Namespace) -> int:
+    from pets.serving import save_trace
+    from pets.serving.azure import import_azure
+
+    trace = import_azure(args.file, top=args.top, minutes=args.minutes,
+                         start_minute=args.start_minute, seq_len=args.seq_len, scale=args.scale,
+                         seed=args.seed)
+    print(f"wrote {save_trace(trace, args.out)}: {len(trace.rows)} requests, {len(trace.tasks)} tasks")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import torch
+
+    from pets.serving import ServeConfig, engine_for_trace, load_trace, replay
+
+    trace = load_trace(args.trace)
+    eng = engine_for_trace(trace, args.preset, device=args.device, dtype=getattr(torch, args.dtype))
+    cfg = ServeConfig(policy=args.policy, executor=args.executor, max_batch=args.max_batch,
+                      max_wait_ms=args.max_wait_ms, queue_limit=args.queue_limit, slo_ms=args.slo_ms)
+    rows = []
+    for system in args.system.split(","):
+        report = replay(trace, eng, system=system, config=cfg)
+        out = Path(args.out or "out/replay") / f"{Path(args.trace).stem}-{system}-{args.executor}.csv"
+        report.to_csv(out)
+        rows.append(report.summary())
+        print(f"{system}: per-request CSV {out}")
+    _show(pd.DataFrame(rows))
+    return 0
+
+
+def _bench_replay(args: argparse.Namespace) -> int:
+    from pets.bench.replay import ReplayBenchConfig, replay_ratios, run_replay_bench
+
+    preset = args.preset or "distilbert"
+    df, rate = run_replay_bench(ReplayBenchConfig(
+        preset=preset, requests=args.queries or 1000, tasks=args.tasks or 32,
+        max_batch=args.max_batch, device=args.device, dtype=args.dtype))
+    print(f"trace: gamma cv=2, zipf 1.0, {args.tasks or 32} tasks, rate {rate:.1f} req/s "
+          f"(1.5 x the simulated seqs capacity)")
+    _show(df.drop(columns=["preset"]))
+    _save(df, args, f"replay-{preset}")
+    print("\n".join(replay_ratios(df)))
+    return 0
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace], int]] = {
     "overhead": _bench_overhead, "padding": _bench_padding,
-    "costmodel": _bench_costmodel, "batching": _bench_batching,
+    "costmodel": _bench_costmodel, "batching": _bench_batching, "replay": _bench_replay,
 }
 
 
@@ -131,6 +190,49 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--repeats", type=int, default=3)
     prof.add_argument("--out", default=None, help="CSV path (default data/profiles/<device>/<preset>.csv)")
     prof.set_defaults(fn=_profile)
+
+    trace = sub.add_parser("trace", help="generate or import request traces")
+    tsub = trace.add_subparsers(dest="trace_command", required=True)
+    gen = tsub.add_parser("gen", help="a seeded synthetic trace")
+    gen.add_argument("--out", required=True)
+    gen.add_argument("--requests", type=int, default=1000)
+    gen.add_argument("--rate", type=float, default=50.0, help="requests per second")
+    gen.add_argument("--arrival", default="gamma", choices=["poisson", "gamma"])
+    gen.add_argument("--cv", type=float, default=1.0, help="coefficient of variation (gamma)")
+    gen.add_argument("--tasks", type=int, default=32)
+    gen.add_argument("--popularity", default="zipf", choices=["uniform", "zipf", "powerlaw"])
+    gen.add_argument("--alpha", type=float, default=1.0)
+    gen.add_argument("--lengths", default="normal", choices=["fixed", "normal", "lognormal"])
+    gen.add_argument("--mean-len", type=float, default=32.0)
+    gen.add_argument("--std-len", type=float, default=8.0)
+    gen.add_argument("--max-len", type=int, default=128)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.set_defaults(fn=_trace_gen)
+    az = tsub.add_parser("import-azure", help="Azure Functions 2019 per-minute invocations")
+    az.add_argument("file")
+    az.add_argument("--out", required=True)
+    az.add_argument("--top", type=int, default=32)
+    az.add_argument("--minutes", type=int, default=60)
+    az.add_argument("--start-minute", type=int, default=1)
+    az.add_argument("--seq-len", type=int, default=32)
+    az.add_argument("--scale", type=float, default=1.0)
+    az.add_argument("--seed", type=int, default=0)
+    az.set_defaults(fn=_trace_azure)
+
+    rep = sub.add_parser("replay", help="replay a trace against one or more systems")
+    rep.add_argument("trace")
+    rep.add_argument("--system", default="pets", help="pets, seqs, peft, base (comma-separated)")
+    rep.add_argument("--executor", default="sim", choices=["sim", "real"])
+    rep.add_argument("--policy", default="best")
+    rep.add_argument("--preset", default="bert-tiny")
+    rep.add_argument("--max-batch", type=int, default=32)
+    rep.add_argument("--max-wait-ms", type=float, default=20.0)
+    rep.add_argument("--queue-limit", type=int, default=1024)
+    rep.add_argument("--slo-ms", type=float, default=None)
+    rep.add_argument("--device", default="cpu")
+    rep.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    rep.add_argument("--out", default=None, help="folder for per-request CSVs (default out/replay)")
+    rep.set_defaults(fn=_replay)
 
     bench = sub.add_parser("bench", help="run a benchmark, print it, write its CSV")
     bench.add_argument("name", choices=sorted(BENCHES))

@@ -12,7 +12,6 @@ fit in memory); each is timed alone and the medians are summed.
 """
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 
 import pandas as pd
@@ -117,26 +116,10 @@ def _seqs_hf(eng, queries, timer) -> float:
 
 def _peft_rows(eng, queries, timer, padding, cfg) -> list[dict]:
     """PEFT mixed-adapter batch over the LoRA tasks vs the HF base and pets on those queries."""
-    import peft
-    from transformers import BertModel
-
     lora = [q for q in queries if eng.tasks[q.task].pet == "lora"]
     if not lora:
         return []
-    base = BertModel(eng.config.to_hf()).to(eng.backbone.device, eng.backbone.dtype).eval()
-    base.load_state_dict(eng.backbone.state_dict())
-    tasks = list(dict.fromkeys(q.task for q in lora))
-    with tempfile.TemporaryDirectory() as tmp:
-        model = None
-        for t in tasks:
-            spec = eng.tasks[t]
-            lcfg = peft.LoraConfig(r=spec.rank, lora_alpha=spec.alpha, target_modules=list(spec.targets))
-            if model is None:
-                model = peft.get_peft_model(base, lcfg, adapter_name=t)
-            else:
-                model.add_adapter(t, lcfg)
-            _copy_lora(model, eng.task_params(t), t)
-        model.eval()
+    model = pets.baselines.peft_model(eng, list(dict.fromkeys(q.task for q in lora)))
     ids = torch.tensor([q.input_ids for q in lora], device=eng.backbone.device)
     names = [q.task for q in lora]
 
@@ -153,7 +136,7 @@ def _peft_rows(eng, queries, timer, padding, cfg) -> list[dict]:
     out = []
     for system, fn, note in (
             ("base-hf[lora]", run_base, "transformers base model, LoRA tasks' queries"),
-            ("peft[lora]", run_peft, f"PEFT mixed-adapter batch, {len(tasks)} LoRA tasks"),
+            ("peft[lora]", run_peft, f"PEFT mixed-adapter batch, {len(set(names))} LoRA tasks"),
             ("pets[lora]", lambda: eng.run(lora_batch, padding=padding), "pets on the same queries")):
         t = timer(fn)
         out.append(dict(system=system, queries=n, tokens=n * cfg.seq_len, median_s=t,
@@ -162,16 +145,6 @@ def _peft_rows(eng, queries, timer, padding, cfg) -> list[dict]:
     for row in out:
         row["vs_base_hf"] = row["queries_per_s"] / base_qps
     return out
-
-
-def _copy_lora(model, params, adapter: str) -> None:
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            for part in ("lora_A", "lora_B"):
-                marker = f".{part}.{adapter}."
-                if marker in name:
-                    path = name.split(marker)[0].removeprefix("base_model.model.")
-                    p.copy_(params[f"{path}.{part}"])
 
 
 def summary_lines(df: pd.DataFrame) -> list[str]:

@@ -1,0 +1,102 @@
+"""Seeded trace generators: arrival processes, task popularity, lengths (registries).
+
+Arrivals: `poisson` (rate) or `gamma` (rate, cv; cv = 1 is Poisson, > 1 burstier).
+Popularity: `uniform`, `zipf` (P(rank k) ~ k^-alpha), `powerlaw` (S-LoRA style:
+task shares from a power-law draw with exponent alpha). Lengths: `fixed`,
+`normal` (mean, std, clipped to [1, max_len]), `lognormal` (mean, std of the length).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from pets.errors import InvalidSpecError
+from pets.serving.trace import Trace, TraceRow
+
+
+def _poisson(rng, n, rate, cv):
+    return np.cumsum(rng.exponential(1.0 / rate, n))
+
+
+def _gamma(rng, n, rate, cv):
+    shape = 1.0 / (cv * cv)
+    return np.cumsum(rng.gamma(shape, 1.0 / (rate * shape), n))
+
+
+def _uniform(rng, n_tasks, alpha):
+    return np.full(n_tasks, 1.0 / n_tasks)
+
+
+def _zipf(rng, n_tasks, alpha):
+    w = 1.0 / np.arange(1, n_tasks + 1) ** alpha
+    return w / w.sum()
+
+
+def _powerlaw(rng, n_tasks, alpha):
+    w = np.sort(rng.pareto(alpha, n_tasks) + 1.0)[::-1]
+    return w / w.sum()
+
+
+def _fixed(rng, n, mean, std, max_len):
+    return np.full(n, int(round(mean)))
+
+
+def _normal(rng, n, mean, std, max_len):
+    return np.rint(rng.normal(mean, std, n))
+
+
+def _lognormal(rng, n, mean, std, max_len):
+    sigma2 = np.log(1 + (std / mean) ** 2)
+    return np.rint(rng.lognormal(np.log(mean) - sigma2 / 2, np.sqrt(sigma2), n))
+
+
+ARRIVALS: dict[str, Callable] = {"poisson": _poisson, "gamma": _gamma}
+POPULARITY: dict[str, Callable] = {"uniform": _uniform, "zipf": _zipf, "powerlaw": _powerlaw}
+LENGTHS: dict[str, Callable] = {"fixed": _fixed, "normal": _normal, "lognormal": _lognormal}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TraceSpec:
+    """What to generate. Tasks are named by `task_names` or `task-<i>`."""
+
+    requests: int = 1000
+    rate: float = 50.0
+    arrival: str = "gamma"
+    cv: float = 1.0
+    tasks: int = 32
+    popularity: str = "zipf"
+    alpha: float = 1.0
+    lengths: str = "normal"
+    mean_len: float = 32.0
+    std_len: float = 8.0
+    max_len: int = 128
+    seed: int = 0
+    task_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for field, table in (("arrival", ARRIVALS), ("popularity", POPULARITY), ("lengths", LENGTHS)):
+            if getattr(self, field) not in table:
+                raise InvalidSpecError(f"unknown {field} {getattr(self, field)!r}; choose {sorted(table)}")
+        checks = {"requests": self.requests >= 1, "rate": self.rate > 0, "cv": self.cv > 0,
+                  "tasks": self.tasks >= 1, "alpha": self.alpha > 0, "mean_len": self.mean_len >= 1,
+                  "std_len": self.std_len >= 0, "max_len": self.max_len >= 1}
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise InvalidSpecError(f"trace spec fields out of range: {bad}")
+        if self.task_names and len(self.task_names) != self.tasks:
+            raise InvalidSpecError("task_names must name every task")
+
+
+def generate_trace(spec: TraceSpec) -> Trace:
+    rng = np.random.default_rng(spec.seed)
+    times = ARRIVALS[spec.arrival](rng, spec.requests, spec.rate, spec.cv)
+    probs = POPULARITY[spec.popularity](rng, spec.tasks, spec.alpha)
+    which = rng.choice(spec.tasks, size=spec.requests, p=probs)
+    lengths = np.clip(LENGTHS[spec.lengths](rng, spec.requests, spec.mean_len, spec.std_len,
+                                            spec.max_len), 1, spec.max_len).astype(int)
+    names = spec.task_names or tuple(f"task-{i}" for i in range(spec.tasks))
+    rows = tuple(TraceRow(round(float(t - times[0]), 6), names[k], int(n))
+                 for t, k, n in zip(times, which, lengths))
+    return Trace(rows, name=f"{spec.arrival}-{spec.popularity}-{spec.requests}")

@@ -1,0 +1,212 @@
+"""The serving loop: one discrete-event simulation for every system and executor.
+
+Events sit in a heap of (time, kind, seq, payload); each handler returns the
+events it causes. Requests arrive, wait in a bounded queue, and whenever the
+server is idle and either `max_batch` requests wait or the oldest has waited
+`max_wait_ms`, the batching policy plans over the first `window * max_batch`
+queued requests and the batch holding the oldest one runs. The `real`
+executor runs it on the system and advances time by the measured wall-clock
+(planning included); `sim` advances time by the cost model's prediction. Every request ends
+completed, rejected or failed, with a reason.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from pets.batching.batch import Batch
+from pets.batching.policies import POLICIES, get_policy
+from pets.batching.query import Query
+from pets.bench.timing import sync
+from pets.errors import InvalidSpecError, PetsError
+from pets.serving.metrics import Report, RequestRecord
+from pets.serving.systems import System
+from pets.serving.trace import Trace, TraceRow, spec_from_field
+
+DONE, LIFECYCLE, ARRIVAL, TIMER = range(4)  # order of events at the same instant
+
+
+def _real(system: System, batch: Batch) -> tuple[float, object]:
+    device = system.engine.backbone.device
+    sync(device)
+    start = time.perf_counter()
+    out = system.run(batch)
+    sync(device)
+    return time.perf_counter() - start, out
+
+
+def _sim(system: System, batch: Batch) -> tuple[float, object]:
+    return system.predict(batch), None
+
+
+EXECUTORS: dict[str, Callable[[System, Batch], tuple[float, object]]] = {"real": _real, "sim": _sim}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServeConfig:
+    policy: str = "best"
+    executor: str = "sim"
+    max_batch: int = 32
+    max_wait_ms: float = 20.0
+    queue_limit: int = 1024
+    slo_ms: float | None = None
+    window: int = 4
+    seed: int = 0
+    keep_outputs: bool = False
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise InvalidSpecError(f"unknown policy {self.policy!r}; choose {sorted(POLICIES)}")
+        if self.executor not in EXECUTORS:
+            raise InvalidSpecError(f"unknown executor {self.executor!r}; choose {sorted(EXECUTORS)}")
+        bad = [k for k, ok in {"max_batch": self.max_batch >= 1, "max_wait_ms": self.max_wait_ms >= 0,
+                               "queue_limit": self.queue_limit >= 1, "window": self.window >= 1,
+                               "slo_ms": self.slo_ms is None or self.slo_ms > 0}.items() if not ok]
+        if bad:
+            raise InvalidSpecError(f"serving config out of range: {bad}")
+
+
+class ServingLoop:
+    """Replays one trace against one system. Ids, clock and events belong to the instance."""
+
+    def __init__(self, system: System, cfg: ServeConfig = ServeConfig()) -> None:
+        self.system, self.cfg = system, cfg
+        self._plan = get_policy(cfg.policy)
+        self._execute = EXECUTORS[cfg.executor]
+
+    def run(self, trace: Trace, *, progress: bool = True) -> Report:
+        self._events: list = []
+        self._seq = itertools.count()
+        self._queue: list[Query] = []
+        self._busy = False
+        self._timer_at: float | None = None
+        self._batches = 0
+        self._rng = np.random.default_rng(self.cfg.seed)
+        self.records: dict[int, RequestRecord] = {}
+        self.outputs: dict[int, object] = {}
+        self.queries: dict[int, Query] = {}
+        self.log: list[str] = []
+        ids = itertools.count()
+        for row in trace.rows:
+            kind = ARRIVAL if row.is_request else LIFECYCLE
+            self._push(row.arrival_s, kind, (next(ids), row) if row.is_request else row)
+        handlers = {ARRIVAL: self._arrive, LIFECYCLE: self._lifecycle, TIMER: self._timer, DONE: self._done}
+        with tqdm(total=len(trace.rows), desc=f"replay {self.system.name}", disable=not progress) as bar:
+            while self._events:
+                now, kind, _, payload = heapq.heappop(self._events)
+                self.now = now
+                for event in handlers[kind](payload):
+                    self._push(*event)
+                if kind in (ARRIVAL, LIFECYCLE):
+                    bar.update()
+        report = Report(self.system.name, self.cfg.executor, self.cfg.policy,
+                        [self.records[i] for i in sorted(self.records)],
+                        slo_s=None if self.cfg.slo_ms is None else self.cfg.slo_ms / 1e3,
+                        batches=self._batches)
+        report.outputs, report.log = self.outputs, self.log
+        return report
+
+    # ---- events ------------------------------------------------------------------------------
+    def _push(self, t: float, kind: int, payload) -> None:
+        heapq.heappush(self._events, (t, kind, next(self._seq), payload))
+
+    def _arrive(self, item: tuple[int, TraceRow]):
+        rid, row = item
+        rec = self.records[rid] = RequestRecord(rid, row.task, row.arrival_s)
+        reason = self.system.refuses(row.task)
+        if reason is None:
+            query = Query(id=rid, task=row.task, arrival=row.arrival_s,
+                          input_ids=row.input_ids or self._random_ids(row.seq_len))
+            try:
+                self.system.engine.check([query])
+            except PetsError as e:
+                reason = str(e)
+        if reason is None and len(self._queue) >= self.cfg.queue_limit:
+            reason = f"queue full ({self.cfg.queue_limit} waiting)"
+        if reason is not None:
+            self._end(rec, "rejected", reason)
+            return []
+        self._queue.append(query)
+        self.queries[rid] = query
+        return self._maybe_dispatch()
+
+    def _lifecycle(self, row: TraceRow):
+        eng = self.system.engine
+        try:
+            if row.event == "add_task":
+                spec, folder = spec_from_field(row.spec)
+                if spec is not None:
+                    eng.add_task(spec.renamed(row.task))
+                else:
+                    eng.load_task(folder, name=row.task)
+            else:
+                eng.remove_task(row.task)
+                for q in [q for q in self._queue if q.task == row.task]:
+                    self._end(self.records[q.id], "rejected", "task removed")
+                self._queue = [q for q in self._queue if q.task != row.task]
+            self.system.tasks_changed()
+            self.log.append(f"{row.arrival_s:.3f}s {row.event} {row.task}: ok")
+        except PetsError as e:
+            self.log.append(f"{row.arrival_s:.3f}s {row.event} {row.task}: failed: {e}")
+        return self._maybe_dispatch()
+
+    def _timer(self, _):
+        self._timer_at = None
+        return self._maybe_dispatch()
+
+    def _done(self, item: tuple[Batch, object]):
+        batch, out = item
+        self._busy = False
+        for q in batch.queries:
+            rec = self.records[q.id]
+            rec.finish = self.now
+            self._end(rec, "completed", "")
+        if self.cfg.keep_outputs and isinstance(out, list):
+            self.outputs.update({r.query_id: r for r in out})
+        return self._maybe_dispatch()
+
+    # ---- dispatch ----------------------------------------------------------------------------
+    def _maybe_dispatch(self):
+        if self._busy or not self._queue:
+            return []
+        due = self._queue[0].arrival + self.cfg.max_wait_ms / 1e3
+        if len(self._queue) < self.cfg.max_batch and self.now < due:
+            if self._timer_at != due:
+                self._timer_at = due
+                return [(due, TIMER, None)]
+            return []
+        window = self._queue[: self.cfg.window * self.cfg.max_batch]
+        planning = time.perf_counter()
+        plans = self._plan(window, self.system.cost, max_batch=self.cfg.max_batch,
+                           padding=self.system.padding)
+        planning = time.perf_counter() - planning
+        oldest = self._queue[0].id
+        batch = next(b for b in plans if any(q.id == oldest for q in b.queries))
+        taken = {q.id for q in batch.queries}
+        self._queue = [q for q in self._queue if q.id not in taken]
+        self._batches += 1
+        for q in batch.queries:
+            self.records[q.id].start, self.records[q.id].batch = self.now, self._batches
+        try:
+            seconds, out = self._execute(self.system, batch)
+        except PetsError as e:
+            for q in batch.queries:
+                self._end(self.records[q.id], "failed", str(e))
+            return self._maybe_dispatch()
+        self._busy = True
+        if self.cfg.executor == "real":  # a real server spends its planning time too
+            seconds += planning
+        return [(self.now + seconds, DONE, (batch, out))]
+
+    def _end(self, rec: RequestRecord, status: str, reason: str) -> None:
+        rec.status, rec.reason = status, reason
+
+    def _random_ids(self, n: int) -> tuple[int, ...]:
+        vocab = self.system.engine.config.vocab_size
+        return (101,) + tuple(int(i) for i in self._rng.integers(1000, vocab, n - 1))

@@ -1,0 +1,149 @@
+"""The systems a trace replays against, behind one interface.
+
+Each system runs a Batch for real (`run`, wall-clock measured by the loop) or
+predicts its latency (`predict`, the `sim` executor):
+  pets  one engine, mixed-task batches (shared ops once, PET ops per segment)
+  seqs  one dense model copy per task; a batch runs task by task on the copies
+  peft  HF PEFT mixed-adapter batches over the shared model (LoRA tasks only)
+  base  the shared model with no PET ops: the upper bound
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable
+
+import torch
+
+import pets
+from pets.batching.batch import Batch
+from pets.batching.cost import CostModel
+from pets.batching.policies.base import batch_of_queries
+from pets.engine.execute import LoadedTask, run_batch
+from pets.errors import InvalidSpecError
+
+
+class System(ABC):
+    name: str
+
+    def __init__(self, engine: pets.PetsEngine, cost: CostModel, padding: str) -> None:
+        self.engine, self.cost, self.padding = engine, cost, padding
+
+    def refuses(self, task: str) -> str | None:
+        """Why this system cannot serve `task` now (None: it can)."""
+        return None if task in self.engine.tasks else "task not loaded"
+
+    def tasks_changed(self) -> None:
+        """Called after a task was added to or removed from the engine."""
+        self.cost = self.cost.with_tasks(self.engine.tasks)
+
+    @abstractmethod
+    def run(self, batch: Batch) -> object: ...
+
+    @abstractmethod
+    def predict(self, batch: Batch) -> float: ...
+
+
+class PetsSystem(System):
+    name = "pets"
+
+    def run(self, batch):
+        return self.engine.run(batch, padding=self.padding)
+
+    def predict(self, batch):
+        return self.cost.batch_cost(batch, self.padding)
+
+
+class BaseSystem(System):
+    """Every query through the shared model alone (its task's PET ignored)."""
+
+    name = "base"
+
+    def run(self, batch):
+        shared = {t: LoadedTask(self.engine.tasks[t], None, None, None) for t in batch.tasks}
+        return run_batch(self.engine.backbone, batch, shared, self.padding)
+
+    def predict(self, batch):
+        tokens = sum(batch.lengths)
+        return float(self.cost.alpha(len(batch), tokens / len(batch)))
+
+
+class SeqsSystem(System):
+    """One dense copy per task (built up front, outside the timed path); a batch runs one
+    task after another on the copies."""
+
+    name = "seqs"
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self._copies: dict[str, pets.PetsEngine] = {}
+        self.tasks_changed()
+
+    def tasks_changed(self) -> None:
+        super().tasks_changed()
+        for gone in set(self._copies) - set(self.engine.tasks):
+            del self._copies[gone]
+        for task in set(self.engine.tasks) - set(self._copies):
+            self._copies[task] = pets.baselines.dense_copy(self.engine, task)
+
+    def run(self, batch):
+        out = []
+        for task in batch.tasks:
+            qs = [q for q in batch.queries if q.task == task]
+            out += self._copies[task].run(batch_of_queries(qs), padding=self.padding)
+        return out
+
+    def predict(self, batch):
+        total = 0.0
+        for task in batch.tasks:
+            lengths = [q.length for q in batch.queries if q.task == task]
+            total += float(self.cost.alpha(len(lengths), sum(lengths) / len(lengths)))
+        return total
+
+
+class PeftSystem(System):
+    """HF PEFT with every LoRA task as an adapter; batches padded to their longest query."""
+
+    name = "peft"
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.tasks_changed()
+
+    def refuses(self, task):
+        if task in self.engine.tasks and self.engine.tasks[task].pet != "lora":
+            return "peft serves LoRA tasks only"
+        return super().refuses(task)
+
+    def tasks_changed(self) -> None:
+        super().tasks_changed()
+        lora = [t for t, s in self.engine.tasks.items() if s.pet == "lora"]
+        self._model = pets.baselines.peft_model(self.engine, lora) if lora else None
+
+    def run(self, batch):
+        dev = self.engine.backbone.device
+        longest = max(batch.lengths)
+        ids = torch.zeros(len(batch), longest, dtype=torch.long, device=dev)
+        mask = torch.zeros_like(ids)
+        for i, q in enumerate(batch.queries):
+            ids[i, :q.length] = torch.tensor(q.input_ids, device=dev)
+            mask[i, :q.length] = 1
+        with torch.inference_mode():
+            return self._model(input_ids=ids, attention_mask=mask,
+                               adapter_names=[q.task for q in batch.queries])
+
+    def predict(self, batch):
+        return self.cost.batch_cost(batch, "macro")
+
+
+SYSTEMS: dict[str, Callable[..., System]] = {
+    cls.name: cls for cls in (PetsSystem, SeqsSystem, PeftSystem, BaseSystem)}
+
+
+def make_system(name: str, engine: pets.PetsEngine, cost: CostModel | None = None,
+                padding: str | None = None) -> System:
+    try:
+        cls = SYSTEMS[name]
+    except KeyError:
+        raise InvalidSpecError(f"unknown system {name!r}; choose one of {sorted(SYSTEMS)}") from None
+    cost = (cost or CostModel.for_engine(engine)).with_tasks(engine.tasks)
+    return cls(engine, cost, padding or engine.padding)

@@ -1,0 +1,160 @@
+"""Request traces: CSV files of arrivals, plus task add/remove events.
+
+Columns: `arrival_s, task, seq_len` (required), optionally `input_ids`
+(space-separated token ids; seq_len then must match), `event`
+(empty for a request, or add_task / remove_task) and `spec` (for add_task:
+a task folder path, or a JSON TaskSpec). Rows must be in arrival order.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from pets.errors import PetsError
+
+REQUIRED = ("arrival_s", "task", "seq_len")
+OPTIONAL = ("input_ids", "event", "spec", "text")
+EVENTS = ("", "request", "add_task", "remove_task")
+
+
+class TraceError(PetsError, ValueError):
+    """A trace file is malformed; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    """One row: a request (event "") or a lifecycle event for `task`."""
+
+    arrival_s: float
+    task: str
+    seq_len: int = 0
+    input_ids: tuple[int, ...] | None = None
+    event: str = ""
+    spec: str = ""
+
+    @property
+    def is_request(self) -> bool:
+        return self.event in ("", "request")
+
+
+@dataclass(frozen=True)
+class Trace:
+    rows: tuple[TraceRow, ...]
+    name: str = "trace"
+
+    @property
+    def requests(self) -> list[TraceRow]:
+        return [r for r in self.rows if r.is_request]
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(dict.fromkeys(r.task for r in self.rows))
+
+    @property
+    def duration_s(self) -> float:
+        return self.rows[-1].arrival_s - self.rows[0].arrival_s if self.rows else 0.0
+
+
+def load_trace(path: str | Path) -> Trace:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise TraceError(f"cannot read trace {path}: {e}") from None
+    return parse_trace(text.splitlines(), name=str(path))
+
+
+def parse_trace(lines: Iterable[str], name: str = "trace") -> Trace:
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if not header:
+        raise TraceError(f"{name}: empty file; expected a header {','.join(REQUIRED)}")
+    header = [h.strip() for h in header]
+    unknown = [h for h in header if h not in REQUIRED + OPTIONAL]
+    missing = [h for h in REQUIRED if h not in header]
+    if unknown or missing:
+        raise TraceError(f"{name} line 1: unknown columns {unknown}, missing columns {missing}; "
+                         f"columns are {REQUIRED} plus optional {OPTIONAL}")
+    rows, last = [], -math.inf
+    for line_no, values in enumerate(reader, start=2):
+        if not values or all(not v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            raise TraceError(f"{name} line {line_no}: {len(values)} fields, header has {len(header)}")
+        row = _parse_row(dict(zip(header, (v.strip() for v in values))), f"{name} line {line_no}")
+        if row.arrival_s < last:
+            raise TraceError(f"{name} line {line_no}: arrival {row.arrival_s} is before the previous "
+                             f"row's {last}; sort the trace by arrival_s")
+        last = row.arrival_s
+        rows.append(row)
+    if not rows:
+        raise TraceError(f"{name}: no rows after the header")
+    return Trace(tuple(rows), name=name)
+
+
+def _parse_row(d: dict[str, str], where: str) -> TraceRow:
+    try:
+        arrival = float(d["arrival_s"])
+    except ValueError:
+        raise TraceError(f"{where}: arrival_s {d['arrival_s']!r} is not a number") from None
+    if not math.isfinite(arrival) or arrival < 0:
+        raise TraceError(f"{where}: arrival_s must be a finite time >= 0, got {d['arrival_s']}")
+    event = d.get("event", "")
+    if event not in EVENTS:
+        raise TraceError(f"{where}: event {event!r} unknown; use add_task, remove_task or leave empty")
+    if not d["task"]:
+        raise TraceError(f"{where}: task is empty")
+    if event in ("add_task", "remove_task"):
+        if event == "add_task" and not d.get("spec"):
+            raise TraceError(f"{where}: add_task needs a spec (task folder path or JSON TaskSpec)")
+        return TraceRow(arrival, d["task"], event=event, spec=d.get("spec", ""))
+    ids = None
+    if d.get("input_ids"):
+        try:
+            ids = tuple(int(t) for t in d["input_ids"].split())
+        except ValueError:
+            raise TraceError(f"{where}: input_ids must be space-separated ints") from None
+    try:
+        seq_len = int(d["seq_len"]) if d["seq_len"] else (len(ids) if ids else 0)
+    except ValueError:
+        raise TraceError(f"{where}: seq_len {d['seq_len']!r} is not an int") from None
+    if seq_len < 1:
+        raise TraceError(f"{where}: seq_len must be >= 1")
+    if ids is not None and len(ids) != seq_len:
+        raise TraceError(f"{where}: seq_len {seq_len} but {len(ids)} input_ids")
+    return TraceRow(arrival, d["task"], seq_len, ids)
+
+
+def save_trace(trace: Trace, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with_events = any(not r.is_request for r in trace.rows)
+    with_ids = any(r.input_ids for r in trace.rows)
+    header = list(REQUIRED) + (["input_ids"] if with_ids else []) + (["event", "spec"] if with_events else [])
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for r in trace.rows:
+            row = [f"{r.arrival_s:.6f}", r.task, r.seq_len or ""]
+            if with_ids:
+                row.append(" ".join(map(str, r.input_ids or ())))
+            if with_events:
+                row += [r.event, r.spec]
+            w.writerow(row)
+    return path
+
+
+def spec_from_field(spec: str):
+    """The TaskSpec (and optional params folder) an add_task row names."""
+    from pets.pet.spec import TaskSpec
+
+    if spec.lstrip().startswith("{"):
+        try:
+            return TaskSpec.from_dict(json.loads(spec)), None
+        except json.JSONDecodeError as e:
+            raise TraceError(f"add_task spec is not valid JSON: {e}") from None
+    return None, Path(spec)
