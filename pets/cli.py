@@ -22,16 +22,22 @@ def _profile(args: argparse.Namespace) -> int:
     import torch
 
     from pets.batching.cost import profile_path
-    from pets.batching.profiler import profile_engine
+    from pets.batching.profiler import calibrate, profile_engine, with_scale
     from pets.bench.timing import device_slug
 
     eng = pets.PetsEngine.from_preset(args.preset, device=args.device, dtype=getattr(torch, args.dtype))
-    df = profile_engine(eng, repeats=args.repeats)
     out = Path(args.out or profile_path(device_slug(args.device), args.preset, args.dtype))
+    if args.calibrate_only:
+        df = pd.read_csv(out)
+    else:
+        df = profile_engine(eng, repeats=args.repeats)
+    factor = calibrate(eng, df)
+    df = with_scale(df, factor)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.assign(preset=args.preset, device=device_slug(args.device), dtype=args.dtype).to_csv(out, index=False)
-    print(df.pivot_table(index="batch", columns=["op", "pet"], values="median_s").to_string(
-        float_format="{:.5f}".format))
+    print(f"calibration: measured / predicted on mixed batches = {factor:.3f}")
+    print(df[df.op != "scale"].pivot_table(index="batch", columns=["op", "pet"],
+                                            values="median_s").to_string(float_format="{:.5f}".format))
     print(f"wrote {out}")
     return 0
 
@@ -188,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--device", default="cpu")
     prof.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     prof.add_argument("--repeats", type=int, default=3)
+    prof.add_argument("--calibrate-only", action="store_true",
+                      help="keep the measured grid, only re-fit the calibration factor")
     prof.add_argument("--out", default=None, help="CSV path (default data/profiles/<device>/<preset>.csv)")
     prof.set_defaults(fn=_profile)
 

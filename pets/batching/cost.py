@@ -4,7 +4,9 @@ type's ops beta(pet, batch, seq), and of a whole Batch in a padding mode.
 Profiles measured by `pets profile` live as CSV under
 `data/profiles/<device>/<model>[-<dtype>].csv` with columns
 op (alpha|beta), pet, batch, seq, median_s, mean_s, std_s, repeats.
-Where none exists the analytic FLOP model (`pets.batching.analytic`) serves.
+Rows with op=scale hold a calibration factor (measured / predicted on held-out
+mixed batches, `pets profile` measures it) that multiplies every prediction.
+Where no profile exists the analytic FLOP model (`pets.batching.analytic`) serves.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ class CostModel:
     beta_grids: Mapping[str, Grid]
     source: str
     task_pets: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    scale: float = 1.0  # calibration: measured / predicted on mixed batches (`op=scale` rows)
 
     # ---- construction -----------------------------------------------------------------------
     @classmethod
@@ -76,7 +79,9 @@ class CostModel:
         beta = dict(fallback.beta_grids) if fallback else {}
         for pet, rows in df[df.op == "beta"].groupby("pet"):
             beta[pet] = _grid(rows, source)
-        return cls(_grid(alpha, source), MappingProxyType(beta), source)
+        scale = df[df.op == "scale"].median_s
+        return cls(_grid(alpha, source), MappingProxyType(beta), source,
+                   scale=float(scale.iloc[-1]) if len(scale) else 1.0)
 
     @classmethod
     def for_engine(cls, engine) -> "CostModel":
@@ -97,12 +102,12 @@ class CostModel:
     # ---- predictions ------------------------------------------------------------------------
     def alpha(self, batch, seq):
         """Shared ops of `batch` queries of `seq` (padded) tokens each."""
-        return self.alpha_grid(batch, seq)
+        return self.scale * self.alpha_grid(batch, seq)
 
     def beta(self, pet: str, batch, seq):
         """PET ops of one task of type `pet` over `batch` queries of `seq` tokens."""
         try:
-            return self.beta_grids[pet](batch, seq)
+            return self.scale * self.beta_grids[pet](batch, seq)
         except KeyError:
             raise PetsError(f"cost model {self.source} has no beta for pet {pet!r}") from None
 
@@ -127,7 +132,27 @@ class CostModel:
         return float(cost)
 
     def plan_cost(self, plan: list[Batch], padding: str = "none") -> float:
-        return sum(self.batch_cost(b, padding) for b in plan)
+        """Sum of batch_cost over the plan, with one vectorised table lookup per op kind."""
+        if not plan:
+            return 0.0
+        batch_n, batch_tokens, seg_pet, seg_n, seg_tokens = [], [], [], [], []
+        for batch in plan:
+            padded = padded_lengths(batch.lengths, batch.group_of, padding)
+            batch_n.append(len(padded))
+            batch_tokens.append(sum(padded))
+            i = 0
+            for task, size in _task_runs(batch):
+                seg_pet.append(self.pet_of(task))
+                seg_n.append(size)
+                seg_tokens.append(sum(padded[i:i + size]))
+                i += size
+        n, tokens = np.array(batch_n, dtype=float), np.array(batch_tokens, dtype=float)
+        total = float(np.sum(self.alpha(n, tokens / n)))
+        pets_, n, tokens = np.array(seg_pet), np.array(seg_n, dtype=float), np.array(seg_tokens, dtype=float)
+        for pet in np.unique(pets_):
+            m = pets_ == pet
+            total += float(np.sum(self.beta(str(pet), n[m], tokens[m] / n[m])))
+        return total
 
 
 def _task_runs(batch: Batch) -> list[tuple[str, int]]:

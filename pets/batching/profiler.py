@@ -95,3 +95,34 @@ def _measure(setup, device, repeats: int, warmup: int) -> list[float]:
         if i >= warmup:
             times.append(elapsed)
     return times
+
+
+def calibrate(eng: pets.PetsEngine, profile: pd.DataFrame, *, batches: int = 30,
+              repeats: int = 2, seed: int = 12345, progress: bool = True) -> float:
+    """Median of measured / predicted latency over random mixed batches of the paper's mix.
+
+    The grid times shared and PET ops in isolation; real mixed batches also pay for
+    building many segments' operators and for the ops disturbing each other's caches.
+    The seed differs from `pets bench costmodel`'s, so that benchmark stays held-out.
+    """
+    from pets.batching.cost import CostModel
+    from pets.bench.costmodel import random_batches
+    from pets.bench.workloads import round_robin_specs
+
+    eng = pets.PetsEngine(eng.backbone, seed=eng.seed, model_name=eng.model_name)
+    for spec in round_robin_specs(32):
+        eng.add_task(spec)
+    cost = CostModel.from_frame(profile[profile.op != "scale"]).with_tasks(eng.tasks)
+    ratios = []
+    for batch in tqdm(random_batches(eng, batches, 32, 128, seed), desc="calibrate",
+                      disable=not progress):
+        times = _measure(lambda: (lambda: eng.run(batch)), eng.backbone.device, repeats, 1)
+        ratios.append(statistics.median(times) / cost.batch_cost(batch, eng.padding))
+    return statistics.median(ratios)
+
+
+def with_scale(profile: pd.DataFrame, factor: float) -> pd.DataFrame:
+    """The profile with its calibration row replaced by `factor`."""
+    row = pd.DataFrame([dict(op="scale", pet="", batch=0, seq=0, median_s=factor, mean_s=factor,
+                             std_s=0.0, repeats=0)])
+    return pd.concat([profile[profile.op != "scale"], row], ignore_index=True)

@@ -84,3 +84,29 @@ def test_batch_cost_follows_padding_mode():
     assert costs["macro"] > costs["mini"] > costs["none"] > 0
     with pytest.raises(pets.UnknownTaskError, match="with_tasks"):
         CostModel.analytic(pets.PRESETS["bert-tiny"]).batch_cost(batch)
+
+
+def test_calibration_row_scales_every_prediction(tmp_path):
+    from pets.batching.profiler import with_scale
+
+    plain = CostModel.from_frame(_frame())
+    scaled = CostModel.from_frame(with_scale(_frame(), 1.5))
+    assert scaled.scale == 1.5 and plain.scale == 1.0
+    assert scaled.alpha(4, 32) == pytest.approx(1.5 * plain.alpha(4, 32))
+    assert scaled.beta("lora", 4, 32) == pytest.approx(1.5 * plain.beta("lora", 4, 32))
+    again = with_scale(with_scale(_frame(), 1.5), 0.8)
+    assert (again.op == "scale").sum() == 1 and CostModel.from_frame(again).scale == 0.8
+
+
+@pytest.mark.parametrize("padding", ["macro", "mini", "none"])
+def test_plan_cost_is_the_sum_of_batch_costs(padding):
+    from pets.batching.policies import plan
+    from pets.bench.workloads import random_queries, round_robin_specs
+
+    specs = round_robin_specs(7)
+    cm = CostModel.analytic(pets.PRESETS["distilbert"]).with_tasks({s.name: s for s in specs})
+    qs = random_queries([s.name for s in specs], list(range(1, 90)), 30522)
+    batches = plan("fixed", qs, cm, max_batch=9)
+    assert cm.plan_cost(batches, padding) == pytest.approx(
+        sum(cm.batch_cost(b, padding) for b in batches))
+    assert cm.plan_cost([], padding) == 0.0

@@ -15,3 +15,12 @@ def test_profile_grid_loads_into_a_cost_model():
     cm = CostModel.from_frame(df)
     assert cm.alpha(4, 32) >= cm.alpha(1, 8) > 0
     assert not eng.tasks  # profiling used its own probe tasks
+
+
+def test_calibration_factor_is_measured_on_mixed_batches():
+    from pets.batching.profiler import calibrate
+
+    eng = pets.PetsEngine.from_preset("bert-tiny")
+    df = profile_engine(eng, batches=(1, 8, 32), seqs=(8, 128), repeats=1, progress=False)
+    factor = calibrate(eng, df, batches=4, repeats=1, progress=False)
+    assert 0.2 < factor < 5.0  # a sane ratio of measured to predicted latency

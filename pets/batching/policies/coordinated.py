@@ -67,7 +67,11 @@ def coordinated(queries, cost, *, max_batch, padding):
     mbs = sorted(minibatches(queries, cost, max_batch), key=lambda mb: (mb.max_len, mb.task))
     sizes = np.array([len(mb.queries) for mb in mbs], dtype=float)
     longest = np.array([mb.max_len for mb in mbs], dtype=float)
-    betas = np.array([cost.beta(cost.pet_of(mb.task), len(mb.queries), mb.max_len) for mb in mbs])
+    pet_of = np.array([cost.pet_of(mb.task) for mb in mbs])
+    betas = np.zeros(len(mbs))
+    for pet in np.unique(pet_of):
+        m = pet_of == pet
+        betas[m] = cost.beta(str(pet), sizes[m], longest[m])
     size_sum = np.concatenate([[0.0], np.cumsum(sizes)])
     beta_sum = np.concatenate([[0.0], np.cumsum(betas)])
     start, ok = window_sizes(len(mbs), min(max_batch, len(mbs)))
