@@ -79,9 +79,11 @@ class CostModel:
         beta = dict(fallback.beta_grids) if fallback else {}
         for pet, rows in df[df.op == "beta"].groupby("pet"):
             beta[pet] = _grid(rows, source)
-        scale = df[df.op == "scale"].median_s
-        return cls(_grid(alpha, source), MappingProxyType(beta), source,
-                   scale=float(scale.iloc[-1]) if len(scale) else 1.0)
+        scales = df[df.op == "scale"].median_s
+        scale = float(scales.iloc[-1]) if len(scales) else 1.0
+        if not (np.isfinite(scale) and scale > 0):
+            raise ProfileError(f"profile {source}: calibration factor {scale} must be finite and > 0")
+        return cls(_grid(alpha, source), MappingProxyType(beta), source, scale=scale)
 
     @classmethod
     def for_engine(cls, engine) -> "CostModel":

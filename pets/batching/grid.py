@@ -22,9 +22,14 @@ class Grid:
 
     @classmethod
     def monotone(cls, batches, seqs, values) -> "Grid":
-        v = np.clip(np.asarray(values, dtype=float), 0.0, None)
+        b, s = np.asarray(batches, dtype=float), np.asarray(seqs, dtype=float)
+        v = np.clip(np.asarray(values, dtype=float).reshape(len(b), len(s)), 0.0, None)
+        if len(b) == 1:  # a one-point axis: constant up to its point, proportional beyond
+            b, v = np.array([b[0] - 1.0, b[0]]), np.vstack([v, v])
+        if len(s) == 1:
+            s, v = np.array([s[0] - 1.0, s[0]]), np.hstack([v, v])
         v = np.maximum.accumulate(np.maximum.accumulate(v, axis=0), axis=1)
-        return cls(np.asarray(batches, dtype=float), np.asarray(seqs, dtype=float), v)
+        return cls(b, s, v)
 
     def __call__(self, batch, seq):
         """Seconds for `batch` queries of `seq` tokens; broadcasts over numpy arrays."""

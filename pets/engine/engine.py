@@ -123,7 +123,7 @@ class PetsEngine:
     def task_params(self, name: str) -> dict[str, Tensor]:
         """The task's parameters, named as in a task file (exactly what was loaded)."""
         task = self._get(name)
-        params = task.method.export_params(task.spec, self.backbone, task.state)
+        params = {} if task.method is None else task.method.export_params(task.spec, self.backbone, task.state)
         if task.head is not None:
             params["classifier.weight"], params["classifier.bias"] = task.head
         return params

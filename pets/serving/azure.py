@@ -24,6 +24,9 @@ def import_azure(path: str | Path, *, top: int = 32, minutes: int = 60, start_mi
     `scale` multiplies every count (thin or thicken the load).
     """
     path = Path(path)
+    if not (1 <= start_minute and minutes >= 1 and start_minute + minutes - 1 <= 1440):
+        raise TraceError(f"minutes {start_minute}..{start_minute + minutes - 1} are outside the "
+                         "day's 1..1440")
     try:
         with path.open(newline="") as f:
             reader = csv.reader(f)
@@ -33,10 +36,15 @@ def import_azure(path: str | Path, *, top: int = 32, minutes: int = 60, start_mi
             cols = slice(4 + start_minute - 1, 4 + start_minute - 1 + minutes)
             counts = []
             for line_no, row in enumerate(reader, start=2):
+                if len(row) != len(header):
+                    raise TraceError(f"{path} line {line_no}: {len(row)} fields, header has {len(header)}")
                 try:
-                    counts.append([int(v) for v in row[cols]])
+                    values = [int(v) for v in row[cols]]
                 except ValueError:
                     raise TraceError(f"{path} line {line_no}: per-minute counts must be ints") from None
+                if min(values, default=0) < 0:
+                    raise TraceError(f"{path} line {line_no}: negative invocation count")
+                counts.append(values)
     except OSError as e:
         raise TraceError(f"cannot read {path}: {e}") from None
     if not counts:

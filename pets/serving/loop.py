@@ -29,7 +29,9 @@ from pets.serving.metrics import Report, RequestRecord
 from pets.serving.systems import System
 from pets.serving.trace import Trace, TraceRow, spec_from_field
 
-DONE, LIFECYCLE, ARRIVAL, TIMER = range(4)  # order of events at the same instant
+# Order of events at the same instant: a finishing batch frees the server first, and a task
+# added or removed at time t is in effect for requests arriving at t.
+DONE, LIFECYCLE, ARRIVAL, TIMER = range(4)
 
 
 def _real(system: System, batch: Batch) -> tuple[float, object]:
@@ -65,8 +67,11 @@ class ServeConfig:
             raise InvalidSpecError(f"unknown policy {self.policy!r}; choose {sorted(POLICIES)}")
         if self.executor not in EXECUTORS:
             raise InvalidSpecError(f"unknown executor {self.executor!r}; choose {sorted(EXECUTORS)}")
-        bad = [k for k, ok in {"max_batch": self.max_batch >= 1, "max_wait_ms": self.max_wait_ms >= 0,
-                               "queue_limit": self.queue_limit >= 1, "window": self.window >= 1,
+        is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+        bad = [k for k, ok in {"max_batch": is_int(self.max_batch) and self.max_batch >= 1,
+                               "max_wait_ms": self.max_wait_ms >= 0,
+                               "queue_limit": is_int(self.queue_limit) and self.queue_limit >= 1,
+                               "window": is_int(self.window) and self.window >= 1,
                                "slo_ms": self.slo_ms is None or self.slo_ms > 0}.items() if not ok]
         if bad:
             raise InvalidSpecError(f"serving config out of range: {bad}")
@@ -173,14 +178,24 @@ class ServingLoop:
 
     # ---- dispatch ----------------------------------------------------------------------------
     def _maybe_dispatch(self):
-        if self._busy or not self._queue:
-            return []
-        due = self._queue[0].arrival + self.cfg.max_wait_ms / 1e3
-        if len(self._queue) < self.cfg.max_batch and self.now < due:
-            if self._timer_at != due:
-                self._timer_at = due
-                return [(due, TIMER, None)]
-            return []
+        """Start the next batch if one is due (a loop, as a failed batch frees the server)."""
+        while not self._busy and self._queue:
+            due = self._queue[0].arrival + self.cfg.max_wait_ms / 1e3
+            if len(self._queue) < self.cfg.max_batch and self.now < due:
+                if self._timer_at != due:
+                    self._timer_at = due
+                    return [(due, TIMER, None)]
+                return []
+            event = self._dispatch()
+            if event is not None:
+                return [event]
+        return []
+
+    def _dispatch(self):
+        """Plan over the queue's head, run the batch holding the oldest request.
+
+        Returns its DONE event, or None when the batch failed (its requests end failed).
+        """
         window = self._queue[: self.cfg.window * self.cfg.max_batch]
         planning = time.perf_counter()
         plans = self._plan(window, self.system.cost, max_batch=self.cfg.max_batch,
@@ -198,15 +213,17 @@ class ServingLoop:
         except PetsError as e:
             for q in batch.queries:
                 self._end(self.records[q.id], "failed", str(e))
-            return self._maybe_dispatch()
+            return None
         self._busy = True
         if self.cfg.executor == "real":  # a real server spends its planning time too
             seconds += planning
-        return [(self.now + seconds, DONE, (batch, out))]
+        return (self.now + seconds, DONE, (batch, out))
 
     def _end(self, rec: RequestRecord, status: str, reason: str) -> None:
         rec.status, rec.reason = status, reason
 
     def _random_ids(self, n: int) -> tuple[int, ...]:
         vocab = self.system.engine.config.vocab_size
-        return (101,) + tuple(int(i) for i in self._rng.integers(1000, vocab, n - 1))
+        low = 1000 if vocab > 1000 else 1
+        first = min(101, vocab - 1)
+        return (first,) + tuple(int(i) for i in self._rng.integers(low, vocab, n - 1))

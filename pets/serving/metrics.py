@@ -68,6 +68,9 @@ class Report:
 
     def per_task(self) -> pd.DataFrame:
         df = self.frame()
+        if df.empty:
+            return pd.DataFrame(columns=["task", "requests", "completed", "mean_latency_ms",
+                                         "p99_latency_ms", "service_ratio"])
         g = df.groupby("task")
         out = pd.DataFrame({"requests": g.size(),
                             "completed": g.status.apply(lambda s: int((s == "completed").sum()))})
@@ -81,9 +84,12 @@ class Report:
 def jain(x: np.ndarray) -> float:
     """Jain's fairness index (sum x)^2 / (n sum x^2): 1 when all equal, 1/n when one takes all.
 
-    Over tasks we use each task's service ratio (completed / requested).
+    Over tasks we use each task's service ratio (completed / requested); NaN when no task
+    was served at all (fairness is undefined there), 1.0 for no tasks.
     """
     x = np.asarray(x, dtype=float)
-    if len(x) == 0 or not np.any(x):
-        return 1.0 if len(x) == 0 else 0.0
+    if len(x) == 0:
+        return 1.0
+    if not np.any(x):
+        return float("nan")
     return float(x.sum() ** 2 / (len(x) * (x ** 2).sum()))

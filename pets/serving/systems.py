@@ -17,9 +17,11 @@ import torch
 import pets
 from pets.batching.batch import Batch
 from pets.batching.cost import CostModel
+from pets.batching.padding import padded_lengths
 from pets.batching.policies.base import batch_of_queries
 from pets.engine.execute import LoadedTask, run_batch
 from pets.errors import InvalidSpecError
+from pets.pet.method import get_method
 
 
 class System(ABC):
@@ -63,7 +65,7 @@ class BaseSystem(System):
         return run_batch(self.engine.backbone, batch, shared, self.padding)
 
     def predict(self, batch):
-        tokens = sum(batch.lengths)
+        tokens = sum(padded_lengths(batch.lengths, batch.group_of, self.padding))
         return float(self.cost.alpha(len(batch), tokens / len(batch)))
 
 
@@ -93,10 +95,14 @@ class SeqsSystem(System):
         return out
 
     def predict(self, batch):
+        """Each task alone on its copy: alpha, plus beta for PETs that cannot be merged."""
         total = 0.0
         for task in batch.tasks:
             lengths = [q.length for q in batch.queries if q.task == task]
-            total += float(self.cost.alpha(len(lengths), sum(lengths) / len(lengths)))
+            tokens = sum(padded_lengths(lengths, [0] * len(lengths), self.padding)) / len(lengths)
+            total += float(self.cost.alpha(len(lengths), tokens))
+            if not get_method(self.engine.tasks[task].pet).mergeable:
+                total += float(self.cost.beta(self.engine.tasks[task].pet, len(lengths), tokens))
         return total
 
 

@@ -74,6 +74,8 @@ def parse_trace(lines: Iterable[str], name: str = "trace") -> Trace:
     if not header:
         raise TraceError(f"{name}: empty file; expected a header {','.join(REQUIRED)}")
     header = [h.strip() for h in header]
+    if len(set(header)) != len(header):
+        raise TraceError(f"{name} line 1: duplicate columns in {header}")
     unknown = [h for h in header if h not in REQUIRED + OPTIONAL]
     missing = [h for h in REQUIRED if h not in header]
     if unknown or missing:

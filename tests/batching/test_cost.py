@@ -110,3 +110,14 @@ def test_plan_cost_is_the_sum_of_batch_costs(padding):
     assert cm.plan_cost(batches, padding) == pytest.approx(
         sum(cm.batch_cost(b, padding) for b in batches))
     assert cm.plan_cost([], padding) == 0.0
+
+
+def test_one_point_axes_and_bad_calibration():
+    g = Grid.monotone([1, 2], [8], [[1.0], [2.0]])
+    assert g(1, 8) == pytest.approx(1.0) and g(2, 100) == pytest.approx(2.0 * 100 / 8)
+    assert Grid.monotone([4], [8, 16], [[1.0, 3.0]])(4, 12) == pytest.approx(2.0)
+    from pets.batching.profiler import with_scale
+
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ProfileError, match="calibration"):
+            CostModel.from_frame(with_scale(_frame(), bad))

@@ -122,3 +122,33 @@ def test_bad_configs():
         ServeConfig(queue_limit=0)
     with pytest.raises(pets.InvalidSpecError, match="unknown system"):
         replay(TRACE, pets.PetsEngine.from_preset("bert-tiny"), system="vllm")
+
+
+def test_many_failing_batches_do_not_recurse(monkeypatch):
+    """Every batch failing (max_batch 1, 1500 queued) ends each request failed, no RecursionError."""
+    eng = pets.PetsEngine.from_preset("bert-tiny")
+    eng.add_task(pets.TaskSpec(name="t", pet="lora"))
+    from pets.serving.systems import PetsSystem
+
+    def boom(self, batch):
+        raise pets.InvalidQueryError("synthetic failure")
+    monkeypatch.setattr(PetsSystem, "predict", boom)
+    rows = tuple(TraceRow(0.0, "t", 4) for _ in range(1500))
+    rep = replay(Trace(rows), eng, config=ServeConfig(max_batch=1, queue_limit=2000), progress=False)
+    assert counts(rep) == (0, 0, 1500, 1500)
+    assert {r.reason for r in rep.records} == {"synthetic failure"}
+
+
+def test_small_vocabulary_and_empty_reports():
+    cfg = pets.ModelConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=64, vocab_size=500, max_position_embeddings=64)
+    eng = pets.PetsEngine(pets.engine.backbone.Backbone.random(cfg))
+    eng.add_task(pets.TaskSpec(name="t", pet="bitfit"))
+    rep = replay(Trace((TraceRow(0.0, "t", 9),)), eng, progress=False)
+    assert counts(rep) == (1, 0, 0, 1)
+    spec = json.dumps({"name": "u", "pet": "lora"})
+    only_events = replay(Trace((TraceRow(0.0, "u", 0, event="add_task", spec=spec),)), eng,
+                         progress=False)
+    assert only_events.summary()["requests"] == 0 and only_events.per_task().empty
+    with pytest.raises(pets.InvalidSpecError, match="max_batch"):
+        ServeConfig(max_batch=8.0)

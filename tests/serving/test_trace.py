@@ -77,3 +77,20 @@ def test_azure_importer(tmp_path):
     path.write_text("a,b,c\n1,2,3\n")
     with pytest.raises(TraceError, match="expected columns"):
         import_azure(path)
+
+
+def test_duplicate_columns_and_bad_azure_ranges(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("arrival_s,task,seq_len,task\n0,a,3,b\n")
+    with pytest.raises(TraceError, match="duplicate columns"):
+        load_trace(path)
+    with pytest.raises(TraceError, match="outside the day"):
+        import_azure(path, start_minute=0)
+    header = "HashOwner,HashApp,HashFunction,Trigger," + ",".join(str(i) for i in range(1, 1441))
+    az = tmp_path / "az.csv"
+    az.write_text(header + "\no,a,f,http,1,2\n")
+    with pytest.raises(TraceError, match="line 2: 6 fields"):
+        import_azure(az)
+    az.write_text(header + "\no,a,f,http," + ",".join(["-1"] * 1440) + "\n")
+    with pytest.raises(TraceError, match="negative"):
+        import_azure(az, minutes=2)
