@@ -126,8 +126,8 @@ class ServingLoop:
         rec = self.records[rid] = RequestRecord(rid, row.task, row.arrival_s)
         reason = self.system.refuses(row.task)
         if reason is None:
-            query = Query(id=rid, task=row.task, arrival=row.arrival_s,
-                          input_ids=row.input_ids or self._random_ids(row.seq_len))
+            ids = row.input_ids or (_tokenize(row.text) if row.text else self._random_ids(row.seq_len))
+            query = Query(id=rid, task=row.task, arrival=row.arrival_s, input_ids=ids)
             try:
                 self.system.engine.check([query])
             except PetsError as e:
@@ -227,3 +227,17 @@ class ServingLoop:
         low = 1000 if vocab > 1000 else 1
         first = min(101, vocab - 1)
         return (first,) + tuple(int(i) for i in self._rng.integers(low, vocab, n - 1))
+
+
+_TOKENIZER = []
+
+
+def _tokenize(text: str) -> tuple[int, ...]:
+    """Token ids of `text` under the uncased BERT WordPiece vocabulary (shipped with MiniLM)."""
+    if not _TOKENIZER:
+        from transformers import AutoTokenizer
+
+        from pets.config import minilm_path
+
+        _TOKENIZER.append(AutoTokenizer.from_pretrained(minilm_path()))
+    return tuple(_TOKENIZER[0](text, truncation=False)["input_ids"])

@@ -1,7 +1,8 @@
 """Request traces: CSV files of arrivals, plus task add/remove events.
 
 Columns: `arrival_s, task, seq_len` (required), optionally `input_ids`
-(space-separated token ids; seq_len then must match), `event`
+(space-separated token ids; seq_len then must match) or `text` (tokenized at
+replay with the bundled uncased BERT WordPiece tokenizer; seq_len may be empty), `event`
 (empty for a request, or add_task / remove_task) and `spec` (for add_task:
 a task folder path, or a JSON TaskSpec). Rows must be in arrival order.
 """
@@ -35,6 +36,7 @@ class TraceRow:
     input_ids: tuple[int, ...] | None = None
     event: str = ""
     spec: str = ""
+    text: str = ""
 
     @property
     def is_request(self) -> bool:
@@ -120,6 +122,9 @@ def _parse_row(d: dict[str, str], where: str) -> TraceRow:
             ids = tuple(int(t) for t in d["input_ids"].split())
         except ValueError:
             raise TraceError(f"{where}: input_ids must be space-separated ints") from None
+    text = d.get("text", "")
+    if text and ids is None and not d["seq_len"]:
+        return TraceRow(arrival, d["task"], text=text)
     try:
         seq_len = int(d["seq_len"]) if d["seq_len"] else (len(ids) if ids else 0)
     except ValueError:
@@ -128,7 +133,7 @@ def _parse_row(d: dict[str, str], where: str) -> TraceRow:
         raise TraceError(f"{where}: seq_len must be >= 1")
     if ids is not None and len(ids) != seq_len:
         raise TraceError(f"{where}: seq_len {seq_len} but {len(ids)} input_ids")
-    return TraceRow(arrival, d["task"], seq_len, ids)
+    return TraceRow(arrival, d["task"], seq_len, ids, text=text)
 
 
 def save_trace(trace: Trace, path: str | Path) -> Path:
@@ -136,7 +141,9 @@ def save_trace(trace: Trace, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with_events = any(not r.is_request for r in trace.rows)
     with_ids = any(r.input_ids for r in trace.rows)
-    header = list(REQUIRED) + (["input_ids"] if with_ids else []) + (["event", "spec"] if with_events else [])
+    with_text = any(r.text for r in trace.rows)
+    header = (list(REQUIRED) + (["input_ids"] if with_ids else []) + (["text"] if with_text else [])
+              + (["event", "spec"] if with_events else []))
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
@@ -144,6 +151,8 @@ def save_trace(trace: Trace, path: str | Path) -> Path:
             row = [f"{r.arrival_s:.6f}", r.task, r.seq_len or ""]
             if with_ids:
                 row.append(" ".join(map(str, r.input_ids or ())))
+            if with_text:
+                row.append(r.text)
             if with_events:
                 row += [r.event, r.spec]
             w.writerow(row)

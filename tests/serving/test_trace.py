@@ -94,3 +94,23 @@ def test_duplicate_columns_and_bad_azure_ranges(tmp_path):
     az.write_text(header + "\no,a,f,http," + ",".join(["-1"] * 1440) + "\n")
     with pytest.raises(TraceError, match="negative"):
         import_azure(az, minutes=2)
+
+
+def test_text_rows_are_tokenized_at_replay(tmp_path):
+    from pets.serving import ServeConfig
+
+    path = tmp_path / "text.csv"
+    path.write_text('arrival_s,task,seq_len,text\n0,a,,"A fine film, truly."\n0.01,a,5,\n')
+    tr = load_trace(path)
+    assert tr.rows[0].text == "A fine film, truly." and tr.rows[1].seq_len == 5
+    assert load_trace(save_trace(tr, tmp_path / "again.csv")).rows == tr.rows
+    eng = pets.PetsEngine.from_preset("bert-tiny")
+    eng.add_task(pets.TaskSpec(name="a", pet="lora", num_labels=2))
+    from pets.serving.loop import ServingLoop
+    from pets.serving.systems import make_system
+
+    loop = ServingLoop(make_system("pets", eng), ServeConfig())
+    rep = loop.run(tr, progress=False)
+    assert rep.summary()["completed"] == 2
+    assert loop.queries[0].input_ids[0] == 101 and loop.queries[0].input_ids[-1] == 102
+    assert len(loop.queries[0].input_ids) > 4
