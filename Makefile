@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q --disable-pip-version-check
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS ?= dev
+EXTRAS ?= dev,notebooks
 
 .PHONY: demo test bench install clean
 
@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/pets demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q tests notebooks --nbval-lax --nbval-current-env
 
 bench: $(STAMP)
 	$(VENV)/bin/pets bench overhead
