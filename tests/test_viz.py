@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-import pets
 from pets.serving import TraceSpec, engine_for_trace, generate_trace, replay
 
 viz = pytest.importorskip("pets.viz")
@@ -20,4 +19,3 @@ def test_figures():
 
     bars = viz.summary_bars(pd.DataFrame([r.summary() for r in reports.values()]))
     assert list(bars.data[0].x) == ["pets", "base"]
-    assert isinstance(eng, pets.PetsEngine)

@@ -74,13 +74,22 @@ class Batch:
         return [q.length for q in self.queries]
 
     @cached_property
+    def task_queries(self) -> dict[str, list[Query]]:
+        """Each task's queries in batch order. A batch is task-contiguous, so every task is
+        one run of rows: one PET segment."""
+        out: dict[str, list[Query]] = {}
+        for mb in self.minibatches:
+            out.setdefault(mb.task, []).extend(mb.queries)
+        return out
+
+    @cached_property
     def group_of(self) -> list[int]:
         """Mini-batch index of each query."""
         return [g for g, mb in enumerate(self.minibatches) for _ in mb.queries]
 
     @property
     def tasks(self) -> list[str]:
-        return list(dict.fromkeys(mb.task for mb in self.minibatches))
+        return list(self.task_queries)
 
     def __len__(self) -> int:
         return len(self.queries)

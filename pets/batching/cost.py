@@ -122,15 +122,18 @@ class CostModel:
                 "cost.with_tasks(engine.tasks)") from None
 
     def batch_cost(self, batch: Batch, padding: str = "none") -> float:
-        """Predicted seconds to run `batch`: alpha over its padded tokens plus each segment's beta."""
+        """Predicted seconds to run `batch`: alpha over its padded tokens plus each segment's beta.
+
+        The plain reference that `plan_cost` (vectorised) and cb-pad's window costs are tested against.
+        """
         padded = padded_lengths(batch.lengths, batch.group_of, padding)
         n = len(padded)
         cost = self.alpha(n, sum(padded) / n)
         i = 0
-        for task, size in _task_runs(batch):
-            tokens = sum(padded[i:i + size])
-            cost += self.beta(self.pet_of(task), size, tokens / size)
-            i += size
+        for task, qs in batch.task_queries.items():
+            tokens = sum(padded[i:i + len(qs)])
+            cost += self.beta(self.pet_of(task), len(qs), tokens / len(qs))
+            i += len(qs)
         return float(cost)
 
     def plan_cost(self, plan: list[Batch], padding: str = "none") -> float:
@@ -143,11 +146,11 @@ class CostModel:
             batch_n.append(len(padded))
             batch_tokens.append(sum(padded))
             i = 0
-            for task, size in _task_runs(batch):
+            for task, qs in batch.task_queries.items():
                 seg_pet.append(self.pet_of(task))
-                seg_n.append(size)
-                seg_tokens.append(sum(padded[i:i + size]))
-                i += size
+                seg_n.append(len(qs))
+                seg_tokens.append(sum(padded[i:i + len(qs)]))
+                i += len(qs)
         n, tokens = np.array(batch_n, dtype=float), np.array(batch_tokens, dtype=float)
         total = float(np.sum(self.alpha(n, tokens / n)))
         pets_, n, tokens = np.array(seg_pet), np.array(seg_n, dtype=float), np.array(seg_tokens, dtype=float)
@@ -155,16 +158,6 @@ class CostModel:
             m = pets_ == pet
             total += float(np.sum(self.beta(str(pet), n[m], tokens[m] / n[m])))
         return total
-
-
-def _task_runs(batch: Batch) -> list[tuple[str, int]]:
-    runs: list[tuple[str, int]] = []
-    for mb in batch.minibatches:
-        if runs and runs[-1][0] == mb.task:
-            runs[-1] = (mb.task, runs[-1][1] + len(mb.queries))
-        else:
-            runs.append((mb.task, len(mb.queries)))
-    return runs
 
 
 def _grid(rows: pd.DataFrame, source: str) -> Grid:

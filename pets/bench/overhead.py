@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 import pets
+from pets.batching.batch import batch_by_task
 from pets.bench.timing import median_time
 from pets.bench.workloads import random_queries, round_robin_specs
 from pets.engine.execute import LoadedTask, run_batch
@@ -43,7 +44,7 @@ def run_overhead(cfg: OverheadConfig = OverheadConfig(), *, progress: bool = Tru
         eng.add_task(spec)
     names = list(eng.tasks)
     queries = random_queries(names, [cfg.seq_len] * cfg.tasks, eng.config.vocab_size)
-    batch = pets.batching.batch_by_task(queries)[0]
+    batch = batch_by_task(queries)[0]
     padding = cfg.padding or eng.padding
     shared_only = {t: LoadedTask(eng.tasks[t], None, None, None) for t in names}
     timer = lambda fn: median_time(fn, cfg.device, repeats=cfg.repeats)  # noqa: E731
@@ -84,16 +85,10 @@ def run_overhead(cfg: OverheadConfig = OverheadConfig(), *, progress: bool = Tru
     return df
 
 
-def _by_task(queries):
-    groups: dict[str, list] = {}
-    for q in queries:
-        groups.setdefault(q.task, []).append(q)
-    return groups
-
-
 def _seqs(eng, queries, timer) -> float:
     total = 0.0
-    for task, qs in tqdm(_by_task(queries).items(), desc="seqs copies", leave=False):
+    for task, qs in tqdm(batch_by_task(queries)[0].task_queries.items(), desc="seqs copies",
+                         leave=False):
         copy = pets.baselines.dense_copy(eng, task)
         total += timer(lambda: copy.infer(qs))
         del copy
@@ -102,7 +97,8 @@ def _seqs(eng, queries, timer) -> float:
 
 def _seqs_hf(eng, queries, timer) -> float:
     total = 0.0
-    for task, qs in tqdm(_by_task(queries).items(), desc="seqs-hf copies", leave=False):
+    for task, qs in tqdm(batch_by_task(queries)[0].task_queries.items(), desc="seqs-hf copies",
+                         leave=False):
         model = pets.baselines.dense_model(eng, task)
         ids = torch.tensor([q.input_ids for q in qs], device=eng.backbone.device)
 
@@ -131,7 +127,7 @@ def _peft_rows(eng, queries, timer, padding, cfg) -> list[dict]:
         with torch.inference_mode(), model.disable_adapter():
             return model(input_ids=ids)
 
-    lora_batch = pets.batching.batch_by_task(lora)[0]
+    lora_batch = batch_by_task(lora)[0]
     n = len(lora)
     out = []
     for system, fn, note in (

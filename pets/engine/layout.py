@@ -50,7 +50,6 @@ class TokenLayout:
     query_segments: tuple[int, ...]  # segment index of each query
     blocks: tuple[AttentionBlock, ...] | None
     gather: tuple[Tensor, Tensor, Tensor] | None  # (rows [B, L], key_mask [B,1,1,L], back [T])
-    padded_tokens: int
 
     @property
     def num_tokens(self) -> int:
@@ -110,7 +109,7 @@ def build_layout(batch: Batch, padding: str, device: torch.device) -> TokenLayou
     return TokenLayout(
         input_ids=as_long(ids), position_ids=as_long(pos), cls_rows=as_long(starts[:-1]),
         segments=tuple(segments), query_segments=tuple(query_segments),
-        blocks=blocks, gather=gather, padded_tokens=starts[-1])
+        blocks=blocks, gather=gather)
 
 
 def _same_length_runs(padded: list[int]) -> list[tuple[int, int]]:

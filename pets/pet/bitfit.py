@@ -6,17 +6,15 @@ import torch
 
 from pets.pet.bias import bias_name, bias_ops, shared_bias
 from pets.pet.method import PetMethod, register
-from pets.pet.ops import HookKey
+from pets.pet.ops import HookKey, linear_keys
 from pets.pet.params import ParamSpec
 from pets.pet.targets import LAYERNORM_PATHS
 
 
 def _keys(spec, backbone) -> list[HookKey]:
-    keys = []
-    for i in range(backbone.cfg.num_hidden_layers):
-        keys += [HookKey("linear", i, t) for t in spec.targets]
-        keys += [HookKey("layernorm", i, s) for s in LAYERNORM_PATHS]
-    return keys
+    layers = backbone.cfg.num_hidden_layers
+    return linear_keys(spec.targets, layers) + [
+        HookKey("layernorm", i, s) for i in range(layers) for s in LAYERNORM_PATHS]
 
 
 @register

@@ -10,7 +10,7 @@ from torch import Tensor
 from pets.errors import InvalidParamsError
 from pets.pet.bias import bias_name, bias_ops, shared_bias
 from pets.pet.method import PetMethod, register
-from pets.pet.ops import HookKey, merge_tables
+from pets.pet.ops import HookKey, linear_keys, merge_tables
 from pets.pet.params import ParamSpec, check_sparse_indices, random_sparse_indices
 from pets.pet.sparse import csr_indices, sparse_ops, to_csr
 from pets.pet.targets import linear_path, linear_shape
@@ -23,8 +23,7 @@ class DiffState:
 
 
 def _keys(spec, backbone) -> list[HookKey]:
-    return [HookKey("linear", i, t) for i in range(backbone.cfg.num_hidden_layers)
-            for t in spec.targets]
+    return linear_keys(spec.targets, backbone.cfg.num_hidden_layers)
 
 
 def _name(k: HookKey) -> str:

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from pets.pet.method import PetMethod, register
-from pets.pet.ops import HookKey
+from pets.pet.ops import HookKey, linear_keys
 from pets.pet.params import ParamSpec, check_sparse_indices, random_sparse_indices
 from pets.pet.sparse import csr_indices, sparse_ops, to_csr
 from pets.pet.targets import linear_path, linear_shape
@@ -21,8 +21,7 @@ class MaskState:
 
 
 def _keys(spec, backbone) -> list[HookKey]:
-    return [HookKey("linear", i, t) for i in range(backbone.cfg.num_hidden_layers)
-            for t in spec.targets]
+    return linear_keys(spec.targets, backbone.cfg.num_hidden_layers)
 
 
 def _name(k: HookKey) -> str:

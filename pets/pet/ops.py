@@ -45,6 +45,11 @@ class Segment:
         return slice(self.start, self.stop)
 
 
+def linear_keys(targets: tuple[str, ...], num_layers: int) -> list[HookKey]:
+    """The `linear` hook points of `targets` in every layer."""
+    return [HookKey("linear", i, t) for i in range(num_layers) for t in targets]
+
+
 def add_op(table: OpTable, key: HookKey, fn: HookFn) -> None:
     table.setdefault(key, []).append(fn)
 

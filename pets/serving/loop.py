@@ -113,8 +113,7 @@ class ServingLoop:
         report = Report(self.system.name, self.cfg.executor, self.cfg.policy,
                         [self.records[i] for i in sorted(self.records)],
                         slo_s=None if self.cfg.slo_ms is None else self.cfg.slo_ms / 1e3,
-                        batches=self._batches)
-        report.outputs, report.log = self.outputs, self.log
+                        batches=self._batches, outputs=self.outputs, log=self.log)
         return report
 
     # ---- events ------------------------------------------------------------------------------

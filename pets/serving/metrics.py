@@ -1,7 +1,7 @@
 """Per-request records and the replay summary."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,8 @@ class Report:
     records: list[RequestRecord]
     slo_s: float | None = None
     batches: int = 0
+    outputs: dict = field(default_factory=dict)  # request id -> Result (keep_outputs, real)
+    log: list[str] = field(default_factory=list)  # lifecycle events and their outcome
 
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame([asdict(r) for r in self.records])

@@ -89,16 +89,15 @@ class SeqsSystem(System):
 
     def run(self, batch):
         out = []
-        for task in batch.tasks:
-            qs = [q for q in batch.queries if q.task == task]
+        for task, qs in batch.task_queries.items():
             out += self._copies[task].run(batch_of_queries(qs), padding=self.padding)
         return out
 
     def predict(self, batch):
         """Each task alone on its copy: alpha, plus beta for PETs that cannot be merged."""
         total = 0.0
-        for task in batch.tasks:
-            lengths = [q.length for q in batch.queries if q.task == task]
+        for task, qs in batch.task_queries.items():
+            lengths = [q.length for q in qs]
             tokens = sum(padded_lengths(lengths, [0] * len(lengths), self.padding)) / len(lengths)
             total += float(self.cost.alpha(len(lengths), tokens))
             if not get_method(self.engine.tasks[task].pet).mergeable:

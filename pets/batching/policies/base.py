@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, Protocol, Sequence
 
-from pets.batching.batch import Batch, MiniBatch
+from pets.batching.batch import Batch, MiniBatch, batch_by_task
 from pets.batching.cost import CostModel
 from pets.batching.padding import PADDING_MODES
 from pets.batching.query import Query, as_queries
@@ -71,10 +71,7 @@ def batch_of(minibatches: Sequence[MiniBatch]) -> Batch:
 
 def batch_of_queries(queries: Sequence[Query]) -> Batch:
     """A Batch with one mini-batch per task (first-seen order, queries in given order)."""
-    groups: dict[str, list[Query]] = {}
-    for q in queries:
-        groups.setdefault(q.task, []).append(q)
-    return Batch(tuple(MiniBatch(t, tuple(qs)) for t, qs in groups.items()))
+    return batch_by_task(queries)[0]
 
 
 def by_length(queries: Sequence[Query]) -> list[Query]:

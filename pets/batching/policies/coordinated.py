@@ -17,11 +17,8 @@ from pets.batching.policies.dp import segment_dp, window_sizes
 
 def minibatches(queries, cost, max_batch: int) -> list[MiniBatch]:
     """Stage 1: per task, the beta-optimal mini-batches (tasks in first-seen order)."""
-    groups: dict[str, list] = {}
-    for q in queries:
-        groups.setdefault(q.task, []).append(q)
     out = []
-    for task, qs in groups.items():
+    for task, qs in batch_of_queries(queries).task_queries.items():
         qs = by_length(qs)
         lengths = np.array([q.length for q in qs], dtype=float)
         start, ok = window_sizes(len(qs), min(max_batch, len(qs)))
