@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
 from pets.errors import InvalidQueryError
+
+if TYPE_CHECKING:
+    from pets.config import ModelConfig
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,3 +66,15 @@ def as_queries(items: Sequence[Query]) -> list[Query]:
     if bad:
         raise InvalidQueryError(f"expected pets.Query objects, got {bad[0]}")
     return items
+
+
+def check_query(cfg: "ModelConfig", q: Query) -> None:
+    """Raise InvalidQueryError when `q` cannot run on a model of shape `cfg`."""
+    if q.length > cfg.max_position_embeddings:
+        raise InvalidQueryError(
+            f"query {q.id} of task {q.task!r} has {q.length} tokens; this model takes "
+            f"at most {cfg.max_position_embeddings}: truncate it")
+    if min(q.input_ids) < 0 or max(q.input_ids) >= cfg.vocab_size:
+        raise InvalidQueryError(
+            f"query {q.id} of task {q.task!r} has a token id outside the vocabulary "
+            f"[0, {cfg.vocab_size}); tokenize with this model's tokenizer")

@@ -10,13 +10,13 @@ import torch
 from torch import Tensor
 
 from pets.batching.batch import Batch, batch_by_task
-from pets.batching.query import Query, Result
+from pets.batching.query import Query, Result, check_query
 from pets.config import MINILM_ALIASES, ModelConfig, minilm_path, preset
 from pets.engine.backbone import Backbone
 from pets.engine.execute import LoadedTask, run_batch
 from pets.batching.padding import DEFAULT_PADDING, PADDING_MODES
 from pets.engine.loading import load_checkpoint
-from pets.errors import (DuplicateTaskError, InvalidQueryError, InvalidSpecError,
+from pets.errors import (DuplicateTaskError, InvalidSpecError,
                          PeftImportError, PetsError, UnknownTaskError)
 from pets.pet.head import head_specs, init_head
 from pets.pet.method import get_method, nbytes
@@ -175,17 +175,9 @@ class PetsEngine:
 
     def check(self, queries: Sequence[Query]) -> None:
         """Raise if any query cannot run here (unknown task, too long, id out of vocab)."""
-        cfg = self.config
         for q in queries:
             self._get(q.task)
-            if q.length > cfg.max_position_embeddings:
-                raise InvalidQueryError(
-                    f"query {q.id} of task {q.task!r} has {q.length} tokens; this model takes "
-                    f"at most {cfg.max_position_embeddings}: truncate it")
-            if min(q.input_ids) < 0 or max(q.input_ids) >= cfg.vocab_size:
-                raise InvalidQueryError(
-                    f"query {q.id} of task {q.task!r} has a token id outside the vocabulary "
-                    f"[0, {cfg.vocab_size}); tokenize with this model's tokenizer")
+            check_query(self.config, q)
 
     # ---- accounting ------------------------------------------------------------------------
     def memory(self) -> MemoryReport:

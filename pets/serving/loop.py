@@ -25,6 +25,7 @@ from pets.batching.policies import POLICIES, get_policy
 from pets.batching.query import Query
 from pets.bench.timing import sync
 from pets.errors import InvalidSpecError, PetsError
+from pets.serving.dispatch import due_at, query_of, take_batch
 from pets.serving.metrics import Report, RequestRecord
 from pets.serving.systems import System
 from pets.serving.trace import Trace, TraceRow, spec_from_field
@@ -125,9 +126,8 @@ class ServingLoop:
         rec = self.records[rid] = RequestRecord(rid, row.task, row.arrival_s)
         reason = self.system.refuses(row.task)
         if reason is None:
-            ids = row.input_ids or (_tokenize(row.text) if row.text else self._random_ids(row.seq_len))
-            query = Query(id=rid, task=row.task, arrival=row.arrival_s, input_ids=ids)
             try:
+                query = query_of(rid, row, self.system.engine.config.vocab_size, self._rng)
                 self.system.engine.check([query])
             except PetsError as e:
                 reason = str(e)
@@ -179,8 +179,9 @@ class ServingLoop:
     def _maybe_dispatch(self):
         """Start the next batch if one is due (a loop, as a failed batch frees the server)."""
         while not self._busy and self._queue:
-            due = self._queue[0].arrival + self.cfg.max_wait_ms / 1e3
-            if len(self._queue) < self.cfg.max_batch and self.now < due:
+            due = due_at(self._queue, self.now, max_batch=self.cfg.max_batch,
+                         max_wait_ms=self.cfg.max_wait_ms)
+            if due is not None:
                 if self._timer_at != due:
                     self._timer_at = due
                     return [(due, TIMER, None)]
@@ -195,15 +196,9 @@ class ServingLoop:
 
         Returns its DONE event, or None when the batch failed (its requests end failed).
         """
-        window = self._queue[: self.cfg.window * self.cfg.max_batch]
-        planning = time.perf_counter()
-        plans = self._plan(window, self.system.cost, max_batch=self.cfg.max_batch,
-                           padding=self.system.padding)
-        planning = time.perf_counter() - planning
-        oldest = self._queue[0].id
-        batch = next(b for b in plans if any(q.id == oldest for q in b.queries))
-        taken = {q.id for q in batch.queries}
-        self._queue = [q for q in self._queue if q.id not in taken]
+        batch, self._queue, planning = take_batch(
+            self._queue, self._plan, self.system.cost, max_batch=self.cfg.max_batch,
+            window=self.cfg.window, padding=self.system.padding)
         self._batches += 1
         for q in batch.queries:
             self.records[q.id].start, self.records[q.id].batch = self.now, self._batches
@@ -220,23 +215,3 @@ class ServingLoop:
 
     def _end(self, rec: RequestRecord, status: str, reason: str) -> None:
         rec.status, rec.reason = status, reason
-
-    def _random_ids(self, n: int) -> tuple[int, ...]:
-        vocab = self.system.engine.config.vocab_size
-        low = 1000 if vocab > 1000 else 1
-        first = min(101, vocab - 1)
-        return (first,) + tuple(int(i) for i in self._rng.integers(low, vocab, n - 1))
-
-
-_TOKENIZER = []
-
-
-def _tokenize(text: str) -> tuple[int, ...]:
-    """Token ids of `text` under the uncased BERT WordPiece vocabulary (shipped with MiniLM)."""
-    if not _TOKENIZER:
-        from transformers import AutoTokenizer
-
-        from pets.config import minilm_path
-
-        _TOKENIZER.append(AutoTokenizer.from_pretrained(minilm_path()))
-    return tuple(_TOKENIZER[0](text, truncation=False)["input_ids"])
