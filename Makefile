@@ -5,7 +5,7 @@ PIP    := $(PY) -m pip install -q --disable-pip-version-check
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= dev,notebooks,app,cluster
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install clean dashboard chromium
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,8 +18,23 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/pets demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest -q tests notebooks --nbval-lax --nbval-current-env
+
+dashboard: $(STAMP)
+	$(VENV)/bin/streamlit run app/Home.py
+
+# The dashboard's browser test (tests/app/test_e2e.py) drives the Debian chromium with Playwright;
+# nothing is downloaded by Playwright itself. Without root the test skips and says why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium) \
+	      || echo "make: could not apt-get install chromium; the e2e dashboard test will skip"; \
+	  else \
+	    echo "make: chromium is missing and we are not root: run 'sudo apt-get install chromium'" \
+	         "to enable the e2e dashboard test (it skips meanwhile)"; \
+	  fi; }
 
 bench: $(STAMP)
 	$(VENV)/bin/pets bench overhead
