@@ -91,10 +91,17 @@ class CostModel:
         from pets.bench.timing import device_slug
 
         bb = engine.backbone
-        fallback = cls.analytic(engine.config, bb.device.type)
-        path = profile_path(device_slug(bb.device), engine.model_name, str(bb.dtype).split(".")[-1])
-        model = cls.from_csv(path, fallback=fallback) if path.is_file() else fallback
-        return model.with_tasks(engine.tasks)
+        return cls.for_model(engine.model_name, engine.config, device_slug(bb.device),
+                             str(bb.dtype).split(".")[-1]).with_tasks(engine.tasks)
+
+    @classmethod
+    def for_model(cls, name: str, cfg: ModelConfig, device: str = "cpu",
+                  dtype: str = "float32") -> "CostModel":
+        """The committed profile of model `name` on `device` (a results slug: 'cpu',
+        'nvidia-h200'), else the analytic model of shape `cfg`."""
+        fallback = cls.analytic(cfg, "cpu" if device == "cpu" else "cuda")
+        path = profile_path(device, name, dtype)
+        return cls.from_csv(path, fallback=fallback) if path.is_file() else fallback
 
     def with_tasks(self, tasks: Mapping) -> "CostModel":
         """Bind task names to PET types (values: TaskSpec or pet name)."""

@@ -1,0 +1,59 @@
+"""Typed, validated settings of a cluster replay."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pets.cluster.backends import BACKENDS
+from pets.cluster.balancers import BALANCERS
+from pets.errors import InvalidSpecError
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Worker `worker` dies at `at_s` (trace time)."""
+
+    at_s: float
+    worker: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterConfig:
+    workers: int = 4
+    backend: str = "sim"
+    balancer: str = "migrate"
+    interval_s: float = 0.5          # balancer period and load-sampling period
+    window_s: float = 2.0            # the balancer sees work routed over this trailing window
+    bandwidth_gbs: float = 10.0      # link for PET migration, GB/s (PCIe 4 x16 ~ 25)
+    link_latency_ms: float = 0.5     # fixed cost per migration
+    memory_budget_mb: float | None = None  # PET bytes per worker; None: unbounded
+    threshold: float = 0.15          # migrate acts when the hottest worker is this far above the mean
+    max_moves: int = 4               # migrations started per balancer round
+    faults: tuple[Fault, ...] = ()
+    address: str | None = None       # ray: address of an existing cluster (None: local)
+    devices: tuple[str, ...] | None = None  # ray: one per worker (default cuda:i, else cpu)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 1:
+            raise InvalidSpecError(f"workers must be an int >= 1, got {self.workers!r}")
+        if self.backend not in BACKENDS:
+            raise InvalidSpecError(f"unknown backend {self.backend!r}; choose one of {sorted(BACKENDS)}")
+        if self.balancer not in BALANCERS:
+            raise InvalidSpecError(
+                f"unknown balancer {self.balancer!r}; choose one of {sorted(BALANCERS)}")
+        bad = [k for k, ok in {
+            "interval_s": self.interval_s > 0, "window_s": self.window_s > 0,
+            "bandwidth_gbs": self.bandwidth_gbs > 0, "link_latency_ms": self.link_latency_ms >= 0,
+            "memory_budget_mb": self.memory_budget_mb is None or self.memory_budget_mb > 0,
+            "threshold": self.threshold >= 0, "max_moves": self.max_moves >= 1}.items() if not ok]
+        if bad:
+            raise InvalidSpecError(f"cluster config out of range: {bad}")
+        for f in self.faults:
+            if not 0 <= f.worker < self.workers or f.at_s < 0:
+                raise InvalidSpecError(f"fault {f} names no worker of 0..{self.workers - 1}")
+
+    @property
+    def budget_bytes(self) -> int | None:
+        return None if self.memory_budget_mb is None else int(self.memory_budget_mb * 2**20)
+
+    def transfer_s(self, nbytes: int) -> float:
+        return self.link_latency_ms / 1e3 + nbytes / (self.bandwidth_gbs * 1e9)

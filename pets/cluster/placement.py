@@ -1,0 +1,72 @@
+"""Placement: which worker holds which task's PET, under per-worker memory budgets.
+
+A PET on its way to a worker (a migration in flight) already counts against the
+destination's budget but is not routable there until it lands.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from pets.errors import InvalidSpecError
+
+
+@dataclass
+class Placement:
+    sizes: Mapping[str, int]   # task -> PET bytes
+    workers: int
+    budget: int | None = None  # PET bytes per worker; None: unbounded
+    holders: dict[str, set[int]] = field(default_factory=dict)   # routable copies
+    incoming: dict[str, set[int]] = field(default_factory=dict)  # copies in flight
+    used: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.used = self.used or [0] * self.workers
+
+    # ---- queries ---------------------------------------------------------------------------
+    def fits(self, w: int, task: str) -> bool:
+        return self.budget is None or self.used[w] + self.sizes[task] <= self.budget
+
+    def holds(self, w: int, task: str) -> bool:
+        """Routable there, or on its way there."""
+        return w in self.holders.get(task, ()) or w in self.incoming.get(task, ())
+
+    def on(self, w: int) -> list[str]:
+        """Tasks routable on worker `w`."""
+        return [t for t, ws in self.holders.items() if w in ws]
+
+    def in_flight(self, task: str) -> bool:
+        return bool(self.incoming.get(task))
+
+    # ---- changes ---------------------------------------------------------------------------
+    def reserve(self, w: int, task: str) -> None:
+        """Start bringing `task` to `w`: its bytes count from now."""
+        if self.holds(w, task):
+            raise InvalidSpecError(f"worker {w} already holds or receives task {task!r}")
+        if not self.fits(w, task):
+            raise InvalidSpecError(f"task {task!r} does not fit worker {w}'s memory budget")
+        self.used[w] += self.sizes[task]
+        self.incoming.setdefault(task, set()).add(w)
+
+    def land(self, w: int, task: str) -> None:
+        """The PET arrived: routable from now."""
+        self.incoming[task].discard(w)
+        self.holders.setdefault(task, set()).add(w)
+
+    def put(self, w: int, task: str) -> None:
+        """Reserve and land at once (initial placement)."""
+        self.reserve(w, task)
+        self.land(w, task)
+
+    def drop(self, w: int, task: str) -> None:
+        for table in (self.holders, self.incoming):
+            if w in table.get(task, ()):
+                table[task].discard(w)
+                self.used[w] -= self.sizes[task]
+
+    def forget_worker(self, w: int) -> list[str]:
+        """A worker died: drop everything it held or received; returns the tasks it held."""
+        held = [t for t in self.sizes if self.holds(w, t)]
+        for t in held:
+            self.drop(w, t)
+        return held
