@@ -176,7 +176,15 @@ def _bench_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_cluster(args: argparse.Namespace) -> int:
+    from pets.cluster.cli import bench_cluster
+
+    _save(bench_cluster(args), args, "cluster")
+    return 0
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace], int]] = {
+    "cluster": _bench_cluster,
     "overhead": _bench_overhead, "padding": _bench_padding,
     "costmodel": _bench_costmodel, "batching": _bench_batching, "replay": _bench_replay,
 }
@@ -241,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     rep.add_argument("--out", default=None, help="folder for per-request CSVs (default out/replay)")
     rep.set_defaults(fn=_replay)
+
+    from pets.cluster.cli import add_cluster_parser
+
+    add_cluster_parser(sub)
 
     bench = sub.add_parser("bench", help="run a benchmark, print it, write its CSV")
     bench.add_argument("name", choices=sorted(BENCHES))

@@ -10,7 +10,7 @@ source copy and hands the source's queued requests of that task to the holders.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 from pets.cluster.placement import Placement
@@ -34,13 +34,15 @@ class LoadView:
     """What the balancer sees at time `now`, in units of work (tokens).
 
     work[(task, w)]: tokens of `task` routed to `w` over the last window, plus those
-    still queued there; running[w]: tokens of the batch `w` is running.
+    still queued there; running[w]: tokens of the batch `w` is running; busy[w]: the
+    share of the last period `w` spent running batches.
     """
 
     now: float
     alive: tuple[int, ...]
     work: Mapping[tuple[str, int], float]
     running: Mapping[int, float]
+    busy: Mapping[int, float] = field(default_factory=dict)
 
     def load(self, placement: Placement) -> dict[int, float]:
         load = {w: float(self.running.get(w, 0.0)) for w in self.alive}
@@ -53,10 +55,11 @@ class LoadView:
 class Balancer(ABC):
     name: str
 
-    def __init__(self, *, threshold: float = 0.15, max_moves: int = 4) -> None:
-        if threshold < 0 or max_moves < 1:
-            raise InvalidSpecError("balancer threshold must be >= 0 and max_moves >= 1")
-        self.threshold, self.max_moves = threshold, max_moves
+    def __init__(self, *, threshold: float = 0.15, max_moves: int = 4, min_busy: float = 0.5) -> None:
+        if threshold < 0 or max_moves < 1 or not 0 <= min_busy <= 1:
+            raise InvalidSpecError("balancer threshold must be >= 0, max_moves >= 1, "
+                                   "min_busy in [0, 1]")
+        self.threshold, self.max_moves, self.min_busy = threshold, max_moves, min_busy
 
     def place(self, tasks: Sequence[str], placement: Placement) -> None:
         """Round-robin over workers in catalog order, skipping full workers."""
@@ -117,10 +120,11 @@ class Replicate(Balancer):
 
 @register_balancer
 class Migrate(Balancer):
-    """PET migration after the PetS journal version: while the most loaded worker is more
-    than `threshold` above the mean, shift work to the least loaded one. A task whose work
-    there fits in half the gap moves; a task hotter than that gets a copy, and the router
-    then splits it between holders. Memory on the destination is made by dropping copies
+    """PET migration after the PetS journal version: while the most loaded worker is busy
+    (at least `min_busy` of the last period) and more than `threshold` above the mean,
+    shift work to the least loaded worker with room (then the next, among those below the
+    mean). A task whose work there fits in half the gap moves; a task hotter than that
+    gets a copy, and the router then splits it between holders. Memory on the destination is made by dropping copies
     of tasks that have another holder, coldest first; nothing else is ever evicted."""
 
     name = "migrate"
@@ -132,19 +136,23 @@ class Migrate(Balancer):
         moves: list[Move] = []
         busy = {t for t in placement.sizes if placement.in_flight(t)}
         for _ in range(self.max_moves):
-            hot, cold = max(load, key=load.get), min(load, key=load.get)
+            hot = max(load, key=load.get)
             mean = sum(load.values()) / len(load)
-            if load[hot] - mean <= self.threshold * mean or load[hot] <= 0:
+            if load[hot] - mean <= self.threshold * mean or load[hot] <= 0 \
+                    or view.busy.get(hot, 1.0) < self.min_busy:
                 break
-            gap = (load[hot] - load[cold]) / 2
-            step = self._choose(view, placement, hot, cold, gap, busy)
+            step = None
+            for cold in sorted((w for w in load if load[w] < mean), key=load.get):
+                step = self._choose(view, placement, hot, cold, (load[hot] - load[cold]) / 2, busy)
+                if step is not None:
+                    break
             if step is None:
                 break
             move, shift, evicted = step
-            moves += [Move(DROP, t, cold) for t in evicted] + [move]
+            moves += [Move(DROP, t, move.dst) for t in evicted] + [move]
             busy.add(move.task)
             load[hot] -= shift
-            load[cold] += shift
+            load[move.dst] += shift
         return moves
 
     def _choose(self, view, placement, hot, cold, gap, busy):

@@ -2,7 +2,8 @@
 its parameters in host memory, from where a PET is loaded onto a worker that lost it."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import random
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Mapping, Sequence
 
@@ -52,6 +53,13 @@ class Catalog:
             return cls.from_engine(eng)
         return cls(preset_name, preset(preset_name), {s.name: s for s in specs},
                    {s.name: probe_bytes(preset_name, s.renamed("probe")) for s in specs})
+
+    def shuffled(self, seed: int = 0) -> "Catalog":
+        """The same tasks in a seeded random order: placements that go by catalog order
+        (round-robin) then know nothing of popularity, as a real deployment would not."""
+        order = list(self.specs)
+        random.Random(seed).shuffle(order)
+        return replace(self, specs={t: self.specs[t] for t in order})
 
     @property
     def tasks(self) -> list[str]:

@@ -28,6 +28,7 @@ class ClusterConfig:
     memory_budget_mb: float | None = None  # PET bytes per worker; None: unbounded
     threshold: float = 0.15          # migrate acts when the hottest worker is this far above the mean
     max_moves: int = 4               # migrations started per balancer round
+    min_busy: float = 0.5            # migrate leaves workers alone that are idle more than this
     faults: tuple[Fault, ...] = ()
     address: str | None = None       # ray: address of an existing cluster (None: local)
     devices: tuple[str, ...] | None = None  # ray: one per worker (default cuda:i, else cpu)
@@ -44,7 +45,8 @@ class ClusterConfig:
             "interval_s": self.interval_s > 0, "window_s": self.window_s > 0,
             "bandwidth_gbs": self.bandwidth_gbs > 0, "link_latency_ms": self.link_latency_ms >= 0,
             "memory_budget_mb": self.memory_budget_mb is None or self.memory_budget_mb > 0,
-            "threshold": self.threshold >= 0, "max_moves": self.max_moves >= 1}.items() if not ok]
+            "threshold": self.threshold >= 0, "max_moves": self.max_moves >= 1,
+            "min_busy": 0 <= self.min_busy <= 1}.items() if not ok]
         if bad:
             raise InvalidSpecError(f"cluster config out of range: {bad}")
         for f in self.faults:

@@ -74,7 +74,8 @@ class ClusterLoop:
     def run(self, trace: Trace, *, progress: bool = True) -> ClusterReport:
         cfg = self.cfg
         self.placement = Placement(self.catalog.sizes, cfg.workers, cfg.budget_bytes)
-        self.balancer = get_balancer(cfg.balancer, threshold=cfg.threshold, max_moves=cfg.max_moves)
+        self.balancer = get_balancer(cfg.balancer, threshold=cfg.threshold, max_moves=cfg.max_moves,
+                                     min_busy=cfg.min_busy)
         self.balancer.place(self.catalog.tasks, self.placement)
         extra = dict(address=cfg.address, devices=cfg.devices) if cfg.backend == "ray" else {}
         self.backend = make_backend(cfg.backend, self.catalog, cfg.workers, cost=self.cost,
@@ -342,9 +343,9 @@ class ClusterLoop:
         alive = tuple(w for w, wk in enumerate(self.workers) if wk.alive)
         running = {w: float(sum(wk.running.lengths)) if wk.running else 0.0
                    for w, wk in enumerate(self.workers)}
-        self._sample(work)
+        busy = self._sample(work)
         events = []
-        for move in self.balancer.rebalance(LoadView(self.now, alive, dict(work), running),
+        for move in self.balancer.rebalance(LoadView(self.now, alive, dict(work), running, busy),
                                             self.placement):
             if move.kind == DROP:
                 events += self._drop(move)
@@ -356,14 +357,16 @@ class ClusterLoop:
             events.append((self.now + cfg.interval_s, TICK, None))
         return events
 
-    def _sample(self, work) -> None:
-        per_worker = defaultdict(float)
+    def _sample(self, work) -> dict[int, float]:
+        """Record one load sample per worker; returns each worker's busy share."""
+        per_worker, busy = defaultdict(float), {}
         for (_, w), x in work.items():
             per_worker[w] += x
         for w, wk in enumerate(self.workers):
             prev, wk.busy_sampled = wk.busy_sampled, wk.busy_s
+            busy[w] = min(1.0, (wk.busy_s - prev) / self.cfg.interval_s)
             self._samples.append(dict(
                 time_s=self.now, worker=w, alive=wk.alive, queued=len(wk.queue),
-                outstanding_tokens=wk.outstanding, window_tokens=per_worker[w],
-                busy=min(1.0, (wk.busy_s - prev) / self.cfg.interval_s),
+                outstanding_tokens=wk.outstanding, window_tokens=per_worker[w], busy=busy[w],
                 tasks=len(self.placement.on(w)), pet_mb=self.placement.used[w] / 2**20))
+        return busy

@@ -65,6 +65,12 @@ def test_migrate_drops_spare_copies_to_make_room():
     assert moves[:2] == [type(moves[0])(DROP, "t2", 1), type(moves[0])(COPY, "t0", 1, 0)]
 
 
+def test_migrate_leaves_an_idle_cluster_alone():
+    p = placed("static")
+    idle = LoadView(now=1.0, alive=(0, 1), work={("t0", 0): 1000}, running={}, busy={0: 0.1, 1: 0})
+    assert get_balancer("migrate").rebalance(idle, p) == []
+
+
 def test_static_and_replicate_never_move():
     for name in ("static", "replicate"):
         assert get_balancer(name).rebalance(view({("t0", 0): 1e6}), placed(name)) == []
