@@ -183,8 +183,15 @@ def _bench_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_cluster_ray(args: argparse.Namespace) -> int:
+    from pets.cluster.cli import bench_cluster_ray
+
+    _save(bench_cluster_ray(args), args, "cluster-ray")
+    return 0
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace], int]] = {
-    "cluster": _bench_cluster,
+    "cluster": _bench_cluster, "cluster-ray": _bench_cluster_ray,
     "overhead": _bench_overhead, "padding": _bench_padding,
     "costmodel": _bench_costmodel, "batching": _bench_batching, "replay": _bench_replay,
 }

@@ -21,7 +21,7 @@ from pets.batching.policies.base import batch_of_queries
 from pets.bench.workloads import random_queries
 from pets.config import preset
 from pets.cluster import Catalog, ClusterConfig, replay_cluster
-from pets.serving import ServeConfig, TraceSpec, generate_trace
+from pets.serving import ServeConfig, Trace, TraceRow, TraceSpec, generate_trace
 
 SCALES = {
     "quick": dict(alphas=(0.5, 1.0, 1.5), task_counts=(64, 256), worker_counts=(4, 8), seconds=8.0),
@@ -110,3 +110,53 @@ def headline(df: pd.DataFrame, target: float = 1.29) -> list[str]:
         lines.append(f"target migrate >= {target} x static in every skewed cell: "
                      f"{'met' if mig.min() >= target else 'NOT met'} (min {mig.min():.2f})")
     return lines
+
+
+def run_ray_check(*, preset_name: str = "bert-tiny", workers: int = 2, tasks: int = 16,
+                  alpha: float = 1.5, seconds: float = 2.0, load: float = 1.5,
+                  balancers: tuple[str, ...] = ("static", "migrate"), seed: int = 0,
+                  progress: bool = True) -> pd.DataFrame:
+    """The same comparison for real: Ray actors on this machine (one thread each), batches
+    really executed and timed inside each actor, PETs shipped between actors through Ray's
+    object store; beside it the sim backend on the same trace, for the direction."""
+    model = preset(preset_name)
+    cost = CostModel.for_model(preset_name, model)
+    names = Trace(tuple(TraceRow(0.0, f"task-{i}", 1) for i in range(tasks)))
+    catalog = Catalog.for_trace(names, preset_name, with_params=True)
+    rate = load * workers * measured_capacity(catalog.host, threads=1)
+    trace = generate_trace(TraceSpec(requests=int(rate * seconds), rate=rate, tasks=tasks,
+                                     alpha=alpha, cv=1.0, seed=seed))
+    catalog = catalog.shuffled(seed)
+    rows = []
+    for backend, balancer in ((b, name) for b in ("sim", "ray") for name in balancers):
+        rep = replay_cluster(trace, catalog, ClusterConfig(
+            workers=workers, backend=backend, balancer=balancer),
+            ServeConfig(policy="cb-pad", queue_limit=len(trace.rows) + 1), cost=cost,
+            progress=progress)
+        s = rep.summary()
+        rows.append(dict(backend=backend, preset=preset_name, workers=workers, tasks=tasks,
+                         alpha=alpha, balancer=balancer, offered_rps=rate,
+                         throughput_rps=s["throughput_rps"], p99_ms=s["p99_ms"],
+                         completed=s["completed"], requests=s["requests"],
+                         migrations=s["migrations"], moved_mb=s["moved_mb"]))
+    df = pd.DataFrame(rows)
+    static = df[df.balancer == "static"].set_index("backend").throughput_rps
+    df["vs_static"] = df.throughput_rps / df.backend.map(static)
+    return df
+
+
+def measured_capacity(engine, *, threads: int = 1, max_batch: int = 32, mean_len: int = 32) -> float:
+    """Requests/s of `engine` running full mixed batches with `threads` CPU threads."""
+    import torch
+
+    from pets.bench.timing import median_time
+
+    names = list(engine.tasks)
+    queries = random_queries(names, [mean_len] * max_batch, engine.config.vocab_size)
+    batch = batch_of_queries(queries)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return max_batch / median_time(lambda: engine.run(batch), engine.backbone.device, repeats=5)
+    finally:
+        torch.set_num_threads(before)

@@ -85,3 +85,11 @@ def bench_cluster(args: argparse.Namespace) -> pd.DataFrame:
                          values="vs_static").round(2).to_string())
     print("\n".join(headline(df)))
     return df
+
+
+def bench_cluster_ray(args: argparse.Namespace) -> pd.DataFrame:
+    from pets.bench.cluster import run_ray_check
+
+    df = run_ray_check(preset_name=args.preset or "bert-tiny", tasks=args.tasks or 16)
+    print(df.round(3).to_string(index=False))
+    return df
