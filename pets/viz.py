@@ -5,6 +5,7 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
+import plotly.express as px
 import plotly.graph_objects as go
 
 
@@ -39,4 +40,29 @@ def summary_bars(summaries: pd.DataFrame, metric: str = "throughput_rps") -> go.
     """One bar per system of a replay summary metric."""
     fig = go.Figure(go.Bar(x=summaries.system, y=summaries[metric]))
     fig.update_layout(yaxis_title=metric, title=metric.replace("_", " "))
+    return fig
+
+
+def cluster_load(reports: Mapping[str, "pets.cluster.ClusterReport"],  # noqa: F821
+                 metric: str = "outstanding_tokens") -> go.Figure:
+    """Per-worker load over time, one panel per balancer (a ClusterReport's `loads()`)."""
+    df = pd.concat([r.loads().assign(balancer=name) for name, r in reports.items()])
+    fig = px.line(df, x="time_s", y=metric, color=df.worker.astype(str), facet_row="balancer",
+                  labels={"color": "worker", "time_s": "trace time (s)"},
+                  title=f"per-worker {metric.replace('_', ' ')}", height=220 * len(reports))
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    return fig
+
+
+def migration_timeline(report: "pets.cluster.ClusterReport") -> go.Figure:  # noqa: F821
+    """Each migration as a bar from start to landing, one row per destination worker."""
+    log = report.migration_log()
+    log = log[log.kind != "drop"].assign(worker=lambda d: "worker " + d.dst.astype(str))
+    fig = go.Figure()
+    for kind, g in log.groupby("kind"):
+        fig.add_scatter(x=g.start_s, y=g.worker, mode="markers", name=kind,
+                        text=g.task + " (" + (g.nbytes / 2**20).round(2).astype(str) + " MB)",
+                        marker=dict(size=9, symbol="triangle-right"))
+    fig.update_layout(title=f"PET migrations ({report.balancer}): when each started, where it went",
+                      xaxis_title="trace time (s)", height=300)
     return fig
