@@ -19,3 +19,17 @@ def test_figures():
 
     bars = viz.summary_bars(pd.DataFrame([r.summary() for r in reports.values()]))
     assert list(bars.data[0].x) == ["pets", "base"]
+
+
+def test_cluster_figures():
+    from pets.cluster import Catalog, ClusterConfig, replay_cluster
+    from pets.serving import ServeConfig, TraceSpec, generate_trace
+
+    trace = generate_trace(TraceSpec(requests=600, rate=15_000, tasks=8, alpha=1.5, seed=3))
+    cat = Catalog.for_trace(trace, "bert-tiny")
+    reps = {b: replay_cluster(trace, cat, ClusterConfig(workers=2, balancer=b, interval_s=0.005,
+                                                        window_s=0.02, min_busy=0.0),
+                              ServeConfig(queue_limit=10**5), progress=False)
+            for b in ("static", "migrate")}
+    assert len(viz.cluster_load(reps).data) == 4  # 2 workers x 2 balancers
+    assert len(viz.migration_timeline(reps["migrate"]).data) >= 1
