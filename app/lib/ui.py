@@ -1,0 +1,40 @@
+"""Page chrome shared by every page: page config, the error box, byte formatting."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import streamlit as st
+
+import pets
+
+
+def page(title: str, icon: str) -> None:
+    """Set up a page: wide layout, its title, and the sidebar blurb."""
+    st.set_page_config(page_title=f"PetS · {title}", page_icon=icon, layout="wide")
+    st.title(f"{icon} {title}")
+    st.sidebar.caption(f"PetS workbench {pets.__version__}: many parameter-efficient tasks, "
+                       "one shared backbone.")
+
+
+@contextmanager
+def user_errors(prefix: str = "") -> Iterator[None]:
+    """Show a `PetsError` raised inside the block as a red message, never a traceback.
+
+    The rest of the block is skipped; the page keeps rendering after it.
+    """
+    try:
+        yield
+    except pets.PetsError as e:
+        st.error(f"{prefix}{e}", icon="🚫")
+
+
+def mib(nbytes: float) -> str:
+    return f"{nbytes / 2**20:,.2f} MiB"
+
+
+def human_bytes(nbytes: float) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= size:
+            return f"{nbytes / size:,.1f} {unit}"
+    return f"{int(nbytes)} B"
