@@ -1,0 +1,111 @@
+"""Cluster: the PET-migration balancer on simulated workers.
+
+Pick workers, skew and balancers; each balancer replays the same skewed trace on the
+`sim` backend (virtual devices on the committed cost-model profile). Shows throughput
+at saturation, per-worker load over time and the migrations. Sim runs take about a
+second and are cached per setting; committed grid results show below."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+import pets.viz
+from pets.batching.cost import data_dir
+from pets.cluster import BALANCERS, Catalog, ClusterConfig, Fault, replay_cluster
+from pets.serving import ServeConfig, TraceSpec, generate_trace
+
+from lib.ui import page, user_errors
+
+page("Cluster", "🖧")
+# one simulated worker's throughput per preset on this machine's committed profile (req/s)
+CAPACITY = {"bert-tiny": 3000.0, "distilbert": 57.0}
+
+
+@st.cache_data(show_spinner="simulating the cluster ...", max_entries=16)
+def simulate(preset: str, workers: int, tasks: int, alpha: float, load: float, seconds: float,
+             balancers: tuple[str, ...], budget: float, kill_at: float | None) -> dict:
+    rate = load * workers * CAPACITY[preset]
+    trace = generate_trace(TraceSpec(requests=int(rate * seconds), rate=rate, tasks=tasks,
+                                     alpha=alpha, cv=1.0, seed=0))
+    catalog = Catalog.for_trace(trace, preset).shuffled(0)
+    budget_mb = None if budget <= 0 else budget * catalog.total_bytes() / workers / 2**20
+    faults = () if kill_at is None else (Fault(kill_at, 0),)
+    interval = min(0.5, seconds / 16)
+    return {b: replay_cluster(trace, catalog, ClusterConfig(
+        workers=workers, balancer=b, memory_budget_mb=budget_mb, faults=faults,
+        interval_s=interval, window_s=4 * interval),
+        ServeConfig(policy="cb-pad", queue_limit=len(trace.rows)), progress=False)
+        for b in balancers}
+
+
+def settings() -> dict | None:
+    with st.form("cluster_settings"):
+        c = st.columns(4)
+        preset = c[0].selectbox("Cost model", list(CAPACITY), index=1, key="cl_preset")
+        workers = c[1].slider("Workers", 1, 16, 4, key="cl_workers")
+        tasks = c[2].select_slider("Tasks", [8, 16, 32, 64, 128, 256], 64, key="cl_tasks")
+        alpha = c[3].slider("Zipf skew alpha", 0.1, 2.0, 1.5, 0.1, key="cl_alpha")
+        c = st.columns(4)
+        load = c[0].slider("Offered load / capacity", 0.2, 3.0, 1.5, 0.1, key="cl_load")
+        seconds = c[1].number_input("Trace seconds", value=8.0, step=1.0, key="cl_seconds")
+        budget = c[2].number_input("PET budget (fair shares, 0 = unbounded)", value=0.0, step=0.5,
+                                   key="cl_budget")
+        kill = c[3].number_input("Kill worker 0 at s (-1 = never)", value=-1.0, step=1.0,
+                                 key="cl_kill")
+        balancers = st.multiselect("Balancers", sorted(BALANCERS),
+                                   default=["static", "replicate", "migrate"], key="cl_balancers")
+        st.form_submit_button("Simulate", type="primary", key="cl_run")
+    if not balancers:
+        st.error("Pick at least one balancer.", icon="🚫")
+        return None
+    if seconds <= 0 or seconds > 120 or budget < 0:
+        st.error("Trace seconds must be in (0, 120] and the budget >= 0.", icon="🚫")
+        return None
+    return dict(preset=preset, workers=workers, tasks=tasks, alpha=alpha, load=load,
+                seconds=float(seconds), balancers=tuple(balancers), budget=float(budget),
+                kill_at=None if kill < 0 else float(kill))
+
+
+def results(reports: dict) -> None:
+    summary = pd.DataFrame([r.summary() for r in reports.values()])
+    if "static" in reports:
+        summary["vs_static"] = summary.throughput_rps / reports["static"].summary()["throughput_rps"]
+    cols = ["balancer", "requests", "completed", "rejected", "failed", "throughput_rps",
+            "vs_static", "p99_ms", "migrations", "recoveries", "moved_mb", "peak_pet_mb"]
+    st.subheader("Summary")
+    st.dataframe(summary[[c for c in cols if c in summary]].round(2), hide_index=True,
+                 key="cl_summary")
+    metric = st.radio("Load metric", ["outstanding_tokens", "queued", "busy", "pet_mb"],
+                      horizontal=True, key="cl_metric")
+    st.plotly_chart(pets.viz.cluster_load(reports, metric=metric), key="cl_load_chart")
+    moving = [b for b, r in reports.items() if len(r.migration_log())]
+    if moving:
+        which = st.selectbox("Migrations of", moving, key="cl_mig_of")
+        st.plotly_chart(pets.viz.migration_timeline(reports[which]), key="cl_timeline")
+        with st.expander("Migration log"):
+            st.dataframe(reports[which].migration_log().round(4), hide_index=True, key="cl_log")
+    for b, r in reports.items():
+        for line in r.report.log:
+            st.info(f"{b}: {line}")
+
+
+def committed() -> None:
+    st.subheader("Committed results (`pets bench cluster --scale quick`)")
+    path = data_dir().parent / "docs" / "results" / "cpu" / "cluster.csv"
+    if not path.is_file():
+        st.caption("None committed yet.")
+        return
+    grid = pd.read_csv(path)
+    st.dataframe(grid.pivot_table(index=["budget", "tasks", "workers", "alpha"], columns="balancer",
+                                  values="vs_static").round(2).reset_index(), hide_index=True,
+                 key="cl_committed")
+
+
+st.caption("Throughput at saturation: requests over the makespan with unbounded queues, so a "
+           "hot worker that static placement cannot relieve sets the pace.")
+chosen = settings()
+if chosen is not None:
+    with user_errors("Cannot simulate: "):
+        results(simulate(**chosen))
+st.divider()
+committed()
