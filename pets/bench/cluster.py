@@ -11,7 +11,7 @@ Tasks are placed in a seeded random order: no balancer knows popularity up front
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -123,7 +123,10 @@ def run_ray_check(*, preset_name: str = "bert-tiny", workers: int = 2, tasks: in
     cost = CostModel.for_model(preset_name, model)
     names = Trace(tuple(TraceRow(0.0, f"task-{i}", 1) for i in range(tasks)))
     catalog = Catalog.for_trace(names, preset_name, with_params=True)
-    rate = load * workers * measured_capacity(catalog.host, threads=1)
+    measured = measured_capacity(catalog.host, threads=1)
+    rate = load * workers * measured
+    # the sim's devices run at the actors' measured speed (the profile was taken with 2 threads)
+    cost = replace(cost, scale=cost.scale * worker_capacity(cost, model.vocab_size) / measured)
     trace = generate_trace(TraceSpec(requests=int(rate * seconds), rate=rate, tasks=tasks,
                                      alpha=alpha, cv=1.0, seed=seed))
     catalog = catalog.shuffled(seed)
