@@ -18,6 +18,17 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboard(args: argparse.Namespace) -> int:
+    import subprocess
+
+    home = Path(__file__).resolve().parents[1] / "app" / "Home.py"
+    if not home.is_file():
+        raise pets.PetsError(f"{home} not found: run `pets dashboard` from a source checkout")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(home), f"--server.port={args.port}",
+           f"--server.headless={str(args.headless).lower()}"]
+    return subprocess.call(cmd)
+
+
 def _profile(args: argparse.Namespace) -> int:
     import torch
 
@@ -203,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="five PET tasks on the real MiniLM backbone, one mixed batch")
     demo.add_argument("--padding", default=None, choices=["macro", "mini", "none"])
     demo.set_defaults(fn=_demo)
+
+    dash = sub.add_parser("dashboard", help="the Streamlit dashboard (app/Home.py)")
+    dash.add_argument("--port", type=int, default=8501)
+    dash.add_argument("--headless", action="store_true", help="do not open a browser")
+    dash.set_defaults(fn=_dashboard)
 
     prof = sub.add_parser("profile", help="measure the alpha/beta cost-model grid on a device")
     prof.add_argument("--preset", default="bert-tiny")
