@@ -21,7 +21,7 @@ BLURBS = {
     "Cluster": "the multi-device balancer simulation: workers, skew, PET migration",
 }
 
-page("PetS workbench", "🧩")
+page("PetS workbench", ":material/hub:")
 st.markdown(
     "Many tasks fine-tuned with **parameter-efficient** methods (LoRA, adapters, BitFit, "
     "diff-pruning, MaskBERT) share one pre-trained BERT backbone. PetS serves queries of all "

@@ -18,7 +18,7 @@ from lib.taskfiles import export_zip, import_zip
 from lib.tasks import fields_for, memory_summary, spec_from_form, task_table
 from lib.ui import human_bytes, page, user_errors
 
-page("Tasks", "🧩")
+page("Tasks", ":material/extension:")
 ws = workspace()
 
 
@@ -154,7 +154,8 @@ def sentence_box(ws: Workspace) -> None:
                 st.metric("label", out.label, f"p = {out.probs.max():.2f}", delta_color="off")
                 fig = go.Figure(go.Bar(x=[str(i) for i in range(len(out.probs))], y=out.probs))
                 fig.update_layout(height=180, margin=dict(l=0, r=0, t=10, b=0),
-                                  yaxis=dict(range=[0, 1], title="p"))
+                                  yaxis=dict(range=[0, 1], title="p"),
+                                  xaxis=dict(type="category", title="label"))
                 st.plotly_chart(fig, key=f"probs_{out.task}")
     if len(result.outputs) > 1:
         sim = result.similarity()

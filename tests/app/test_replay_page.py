@@ -1,0 +1,101 @@
+"""Replay page: a short replay runs in the background and ends in its summary; bad traces
+and impossible generator settings show a message in the page."""
+from __future__ import annotations
+
+import pytest
+
+from tests.app.conftest import errors, finish_job, open_page
+
+SHORT = "poisson-uniform-8tasks.csv"  # 300 requests, 8 tasks
+
+
+@pytest.fixture
+def at():
+    at = open_page("2_Replay")
+    at.selectbox(key="speed").select("as fast as possible")
+    return at.run()
+
+
+def summary(at):
+    return next(d.value for d in at.dataframe if "throughput_rps" in d.value.columns)
+
+
+def test_short_replay_ends_in_its_summary(at):
+    assert at.selectbox(key="shipped_trace").value == SHORT
+    at.multiselect(key="systems").set_value(["pets", "seqs", "base"])
+    at.button(key="run_replay").click().run()
+    job = finish_job(at, "replay_job")
+    assert job.ok, job.error
+    assert not at.exception and not errors(at)
+    df = summary(at)
+    assert list(df.system) == ["pets", "seqs", "base"]
+    assert (df.requests == 300).all() and (df.completed + df.rejected + df.failed == 300).all()
+    assert (df.throughput_rps > 0).all()
+    assert len(at.get("plotly_chart")) == 4
+    csv = at.get("download_button")[0]
+    assert csv.label == "Download per-request CSV"
+
+
+def test_replay_on_my_tasks_maps_the_trace_onto_them():
+    at = open_page("Home").switch_page("pages/1_Tasks.py").run()
+    at.button(key="demo_tasks").click().run()
+    at.switch_page("pages/2_Replay.py").run()
+    at.selectbox(key="speed").select("as fast as possible")
+    at.radio(key="tasks_from").set_value("mine (Tasks page)")
+    at.multiselect(key="systems").set_value(["pets"])
+    at.button(key="run_replay").click().run()
+    job = finish_job(at, "replay_job")
+    assert job.ok, job.error
+    served = set(job.result["pets"].frame().task)
+    assert served <= set(at.session_state["workspace"].engine.tasks)
+    assert summary(at).completed.iloc[0] == 300
+
+
+def test_stop_ends_a_paced_replay(at):
+    at.selectbox(key="speed").select("1x")  # 15 s of trace: stopped long before its end
+    at.multiselect(key="systems").set_value(["pets"])
+    at.button(key="run_replay").click().run()
+    at.button(key="stop_replay").click().run()
+    job = finish_job(at, "replay_job")
+    assert job.error == "stopped"
+    assert "Replay stopped" in at.warning[0].value
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"arrival_s,task\n0,a\n", "missing columns ['seq_len']"),
+    (b"arrival_s,task,seq_len\n0.5,a,8\n0.1,a,8\n", "line 3: arrival 0.1 is before"),
+    (b"arrival_s,task,seq_len\nsoon,a,8\n", "line 2: arrival_s 'soon' is not a number"),
+    (b"\xff\xfe\x00garbage", "is not UTF-8 text"),
+])
+def test_malformed_trace_upload_shows_the_error(at, content, message):
+    at.radio(key="trace_source").set_value("Upload").run()
+    at.file_uploader(key="trace_upload").set_value(("mine.csv", content, "text/csv"))
+    at.run()
+    assert not at.exception
+    assert len(errors(at)) == 1 and message in errors(at)[0], errors(at)
+    assert errors(at)[0].startswith("Trace rejected: mine.csv")
+    assert not at.get("button") or all(b.key != "run_replay" for b in at.button)
+
+
+def test_uploaded_trace_replays(at):
+    csv = b"arrival_s,task,seq_len\n0.0,a,8\n0.01,b,12\n0.02,a,5\n"
+    at.radio(key="trace_source").set_value("Upload").run()
+    at.file_uploader(key="trace_upload").set_value(("ok.csv", csv, "text/csv"))
+    at.run()
+    at.multiselect(key="systems").set_value(["pets"])
+    at.button(key="run_replay").click().run()
+    finish_job(at, "replay_job")
+    assert summary(at).completed.iloc[0] == 3
+
+
+def test_generator_rejects_impossible_settings_and_generates_good_ones(at):
+    at.radio(key="trace_source").set_value("Generate").run()
+    at.number_input(key="gen_rate").set_value(0.0)
+    at.button(key="gen_submit").click().run()
+    assert "out of range: ['rate']" in errors(at)[0]
+    at.number_input(key="gen_rate").set_value(100.0)
+    at.number_input(key="gen_requests").set_value(50)
+    at.button(key="gen_submit").click().run()
+    assert not errors(at)
+    assert at.session_state["generated_trace"].requests.__len__() == 50
+    assert at.metric[0].value == "50"
