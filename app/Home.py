@@ -36,7 +36,8 @@ cols[0].metric("Backbone", ws.backbone, help=CHOICES[ws.backbone].label)
 cols[1].metric("Tasks loaded", len(ws.engine.tasks))
 cols[2].metric("PetS memory", human_bytes(mem["total"]))
 cols[3].metric("Per-task dense copies", human_bytes(mem["dense_total"]),
-               delta=f"{mem['saving']:.1f}x more", delta_color="inverse")
+               delta=f"{mem['saving']:.1f}x PetS" if ws.engine.tasks else None,
+               delta_color="inverse")
 
 st.subheader("Pages")
 for path in sorted(PAGES.glob("[0-9]*_*.py")):

@@ -10,9 +10,13 @@ import pets
 
 
 def page(title: str, icon: str) -> None:
-    """Set up a page: wide layout, its title, and the sidebar blurb."""
+    """Set up a page: wide layout, its title, and the sidebar blurb.
+
+    `icon`: a Streamlit material icon (":material/timer:") or an emoji."""
     st.set_page_config(page_title=f"PetS · {title}", page_icon=icon, layout="wide")
-    st.title(f"{icon} {title}")
+    # Material icons render everywhere; an emoji goes to the browser tab only (headless
+    # browsers often lack an emoji font and would draw a box in the heading).
+    st.title(f"{icon} {title}" if icon.startswith(":material/") else title)
     st.sidebar.caption(f"PetS workbench {pets.__version__}: many parameter-efficient tasks, "
                        "one shared backbone.")
 

@@ -1,0 +1,168 @@
+"""The dashboard in a real browser: `streamlit run` on a free port, Playwright driving the
+Debian chromium (`make test` installs it; Playwright downloads nothing). Adds a task, runs a
+replay, waits for its charts, and saves a screenshot of every page into docs/img/ (the
+README shows them)."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+IMG = ROOT / "docs" / "img"
+CHROMIUM = "/usr/bin/chromium"
+VIEWPORT = {"width": 1440, "height": 1000}
+MAX_HEIGHT = 2600
+T0 = time.monotonic()
+CHART = "[data-testid='stPlotlyChart'] .main-svg"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"{url}/_stcore/health did not answer in {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """Base URL of a headless dashboard on bert-tiny; stopped after the module."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    # One torch thread: bert-tiny's GEMMs are too small for two on a busy 2-core CI box.
+    env = {**os.environ, "PETS_DASHBOARD_BACKBONE": "bert-tiny", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "Home.py"),
+           "--server.headless=true", f"--server.port={port}", "--server.address=127.0.0.1",
+           "--browser.gatherUsageStats=false", "--client.toolbarMode=viewer", "--server.fileWatcherType=none"]
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.returncode not in (0, -15):
+            print(log.read_text()[-4000:])
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (make install)")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} missing: `make test` installs Debian chromium (needs root), "
+                    "or run apt-get install chromium")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM,
+                              args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    context.close()
+
+
+def _settle(page) -> None:
+    """Wait until Streamlit has finished the current script run."""
+    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=120_000)
+
+
+def _shot(page, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its main section, so grow the viewport to it."""
+    IMG.mkdir(parents=True, exist_ok=True)
+    height = page.evaluate("() => { const m = document.querySelector(\"[data-testid='stMain']\");"
+                           " m.scrollTo(0, 0); return m.scrollHeight; }")
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": min(max(height, 600), MAX_HEIGHT)})
+    page.wait_for_timeout(500)  # let plotly re-layout to the new size
+    page.screenshot(path=str(IMG / f"dashboard-{name}.png"))
+    page.set_viewport_size(VIEWPORT)
+    print(f"{time.monotonic() - T0:6.1f} s  screenshot {name}")
+
+
+def _open(page, title: str, heading: str | None = None) -> None:
+    """Go to a page through the sidebar: the browser session (and its tasks) is kept."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
+    page.get_by_role("heading", name=heading or title).first.wait_for()
+    _settle(page)
+
+
+def test_dashboard_in_a_browser(server, page):
+    print(f"{time.monotonic() - T0:6.1f} s  server up")
+    page.goto(server)
+    page.get_by_text("Many tasks fine-tuned with").wait_for()
+    _settle(page)
+
+    # Tasks: load the demo tasks, add one through the form, run a sentence under them.
+    _open(page, "Tasks")
+    page.get_by_role("button", name="Load the five demo tasks").click()
+    page.get_by_text("sentiment-lora").first.wait_for()
+    page.get_by_label("Task name").fill("e2e-lora")
+    page.get_by_role("button", name="Add task").click()
+    page.get_by_text("Added e2e-lora (lora).").wait_for()
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text("Cosine similarity of the pooled outputs").wait_for()
+    _settle(page)
+    _shot(page, "tasks")
+
+    # Replay: the default shipped trace (15 s) against pets and seqs at 2x: the charts draw
+    # while it runs (no summary yet), then the summary arrives.
+    _open(page, "Replay")
+    page.get_by_test_id("stSelectbox").filter(has_text="Playback speed").click()
+    page.get_by_role("option", name="2x", exact=True).click()
+    _settle(page)
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_selector(CHART, timeout=60_000)
+    assert page.get_by_test_id("stProgress").count() == 1
+    assert page.get_by_text("Summary", exact=True).count() == 0  # still running, charts live
+    page.get_by_text("Summary", exact=True).wait_for(timeout=120_000)
+    _settle(page)
+    assert page.locator("[data-testid='stPlotlyChart']").count() >= 4
+    _shot(page, "replay")
+
+    # Scalability: the quick-scale run starts on the first visit.
+    _open(page, "Scalability")
+    page.wait_for_selector(CHART, timeout=150_000)
+    _settle(page)
+    _shot(page, "scalability")
+
+    if (ROOT / "app" / "pages" / "4_Cluster.py").is_file():
+        _open(page, "Cluster")
+        page.wait_for_selector(CHART, timeout=150_000)
+        _settle(page)
+        _shot(page, "cluster")
+
+    # Home last: it now shows the session's six tasks and their memory.
+    _open(page, "Home", "PetS workbench")
+    _shot(page, "home")
