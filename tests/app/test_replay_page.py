@@ -82,10 +82,12 @@ def test_uploaded_trace_replays(at):
     at.radio(key="trace_source").set_value("Upload").run()
     at.file_uploader(key="trace_upload").set_value(("ok.csv", csv, "text/csv"))
     at.run()
-    at.multiselect(key="systems").set_value(["pets"])
+    at.multiselect(key="systems").set_value(["pets", "base"])
+    at.radio(key="executor").set_value("real")
     at.button(key="run_replay").click().run()
-    finish_job(at, "replay_job")
-    assert summary(at).completed.iloc[0] == 3
+    job = finish_job(at, "replay_job")
+    df = summary(at)
+    assert list(df.executor) == ["real", "real"] and (df.completed == 3).all(), job.error
 
 
 def test_generator_rejects_impossible_settings_and_generates_good_ones(at):

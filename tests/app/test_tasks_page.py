@@ -157,3 +157,12 @@ def test_sentence_needs_a_task(at):
     at.multiselect(key="sentence_tasks").set_value([])
     at.button(key="sentence_run").click().run()
     assert "pick at least one task" in errors(at)[0]
+
+
+def test_switching_backbone_recreates_the_tasks(at):
+    add(at, "lora", "follows")
+    at.selectbox(key="backbone").select("all-MiniLM-L6-v2").run()
+    ws = at.session_state["workspace"]
+    assert ws.backbone == "all-MiniLM-L6-v2" and ws.engine.config.hidden_size == 384
+    assert list(ws.engine.tasks) == ["follows"]
+    assert "Re-created 1 task(s) on all-MiniLM-L6-v2" in at.info[0].value
