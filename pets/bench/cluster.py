@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from pets.batching.cost import CostModel
 from pets.batching.policies.base import batch_of_queries
-from pets.bench.workloads import random_queries
+from pets.bench.workloads import PAPER_MIX, random_queries
 from pets.config import preset
 from pets.cluster import Catalog, ClusterConfig, replay_cluster
 from pets.serving import ServeConfig, Trace, TraceRow, TraceSpec, generate_trace
@@ -48,10 +48,12 @@ class ClusterBenchConfig:
 
 def worker_capacity(cost: CostModel, vocab_size: int, *, max_batch: int = 32, mean_len: int = 32,
                     tasks: int = 32) -> float:
-    """Requests/s of one worker running full mixed batches back to back (cost model)."""
+    """Requests/s of one worker running full batches of `tasks` tasks of the paper's mix back
+    to back (cost model)."""
     names = [f"task-{i}" for i in range(tasks)]
     batch = batch_of_queries(random_queries(names, [mean_len] * max_batch, vocab_size))
-    return max_batch / cost.with_tasks({n: "lora" for n in names}).batch_cost(batch)
+    pets_of = {n: PAPER_MIX[i % len(PAPER_MIX)]["pet"] for i, n in enumerate(names)}
+    return max_batch / cost.with_tasks(pets_of).batch_cost(batch)
 
 
 def cluster_config(scale: str = "quick", **kw) -> ClusterBenchConfig:

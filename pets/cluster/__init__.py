@@ -2,6 +2,8 @@
 a router, balancers that move or copy PETs between workers, sim and Ray backends."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from pets.batching.cost import CostModel
 from pets.cluster.backends import BACKENDS, WorkerLost
 from pets.cluster.balancers import BALANCERS, Balancer, LoadView, Move, register_balancer
@@ -16,7 +18,8 @@ from pets.serving.trace import Trace
 
 def replay_cluster(trace: Trace, catalog: Catalog | None = None, cfg: ClusterConfig = ClusterConfig(),
                    serve: ServeConfig = ServeConfig(), *, preset: str = "bert-tiny",
-                   cost: CostModel | None = None, progress: bool = True) -> ClusterReport:
+                   cost: CostModel | Sequence[CostModel] | None = None,
+                   progress: bool = True) -> ClusterReport:
     """Replay `trace` on a cluster. Without a catalog, one is made for the trace's tasks
     (PET types round-robin over the paper's mix; parameters only for real backends)."""
     if catalog is None:

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable
+from typing import Callable, Sequence
 
 from pets.batching.batch import Batch
 from pets.batching.cost import CostModel
@@ -24,9 +24,13 @@ class Backend(ABC):
     name: str
     executor: str  # "sim": times are predictions; "real": measured on the worker
 
-    def __init__(self, catalog: Catalog, workers: int, *, cost: CostModel, padding: str) -> None:
-        self.catalog, self.workers, self.padding = catalog, workers, padding
-        self.cost = cost.with_tasks(catalog.specs)
+    def __init__(self, catalog: Catalog, costs: Sequence[CostModel], *, padding: str) -> None:
+        """`costs`: one cost model per worker (its device), tasks bound."""
+        self.catalog, self.costs, self.padding = catalog, list(costs), padding
+        self.workers = len(self.costs)
+
+    def start(self) -> None:
+        """Bring the workers up (nothing to do for virtual devices)."""
 
     @abstractmethod
     def load(self, w: int, task: str, src: int | None) -> None:
@@ -56,7 +60,7 @@ class SimBackend(Backend):
         pass
 
     def execute(self, w, batch):
-        return self.cost.batch_cost(batch, self.padding), None
+        return self.costs[w].batch_cost(batch, self.padding), None
 
 
 def _ray_backend(*args, **kw) -> Backend:

@@ -133,8 +133,9 @@ class Migrate(Balancer):
         load = view.load(placement)
         if len(load) < 2:
             return []
+        plan = placement.copy()  # each planned move is applied here, so the next sees it
         moves: list[Move] = []
-        busy = {t for t in placement.sizes if placement.in_flight(t)}
+        busy = {t for t in plan.sizes if plan.in_flight(t)}
         for _ in range(self.max_moves):
             hot = max(load, key=load.get)
             mean = sum(load.values()) / len(load)
@@ -143,12 +144,15 @@ class Migrate(Balancer):
                 break
             step = None
             for cold in sorted((w for w in load if load[w] < mean), key=load.get):
-                step = self._choose(view, placement, hot, cold, (load[hot] - load[cold]) / 2, busy)
+                step = self._choose(view, plan, hot, cold, (load[hot] - load[cold]) / 2, busy)
                 if step is not None:
                     break
             if step is None:
                 break
             move, shift, evicted = step
+            for t in evicted:
+                plan.drop(move.dst, t)
+            plan.reserve(move.dst, move.task)
             moves += [Move(DROP, t, move.dst) for t in evicted] + [move]
             busy.add(move.task)
             load[hot] -= shift
@@ -163,22 +167,25 @@ class Migrate(Balancer):
         moves = [(MOVE, x, t) for x, t in here if 0 < x <= gap]
         copies = [(COPY, x, t) for x, t in here if x > gap]
         for kind, x, task in moves + copies:
-            evicted = self._room(view, placement, cold, task, busy)
+            evicted = make_room(placement, cold, task, view.work, busy)
             if evicted is not None:
                 return Move(kind, task, cold, hot), (x if kind == MOVE else gap), evicted
         return None
 
-    def _room(self, view, placement, w, task, busy) -> list[str] | None:
-        """Copies to drop on `w` so that `task` fits, or None when it cannot fit."""
-        if placement.budget is None:
-            return []
-        free = placement.budget - placement.used[w]
-        spare = sorted((view.work.get((t, w), 0.0), t) for t in placement.on(w)
-                       if t not in busy and len(placement.holders[t]) > 1)
-        evicted = []
-        for _, t in spare:
-            if free >= placement.sizes[task]:
-                break
-            free += placement.sizes[t]
-            evicted.append(t)
-        return evicted if free >= placement.sizes[task] else None
+
+def make_room(placement: Placement, w: int, task: str, work: Mapping[tuple[str, int], float],
+              keep: set[str] = frozenset()) -> list[str] | None:
+    """Spare copies to drop on `w` so that `task` fits there (coldest first), or None when it
+    cannot fit. A copy is spare when its task has another holder; tasks in `keep` stay."""
+    if placement.budget is None:
+        return []
+    free = placement.budget - placement.used[w]
+    spare = sorted((work.get((t, w), 0.0), t) for t in placement.on(w)
+                   if t not in keep and t != task and len(placement.holders[t]) > 1)
+    evicted = []
+    for _, t in spare:
+        if free >= placement.sizes[task]:
+            break
+        free += placement.sizes[t]
+        evicted.append(t)
+    return evicted if free >= placement.sizes[task] else None

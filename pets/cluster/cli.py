@@ -14,8 +14,10 @@ def cluster_replay(args: argparse.Namespace) -> int:
     trace = load_trace(args.trace)
     faults = tuple(_fault(f) for f in args.kill)
     cfg = ClusterConfig(workers=args.workers, backend=args.backend, balancer=args.balancer,
-                        interval_s=args.interval_s, bandwidth_gbs=args.bandwidth_gbs,
-                        memory_budget_mb=args.budget_mb, faults=faults, address=args.address)
+                        interval_s=args.interval_s, window_s=args.window_s,
+                        threshold=args.threshold, bandwidth_gbs=args.bandwidth_gbs,
+                        memory_budget_mb=args.budget_mb, faults=faults, address=args.address,
+                        devices=tuple(args.devices.split(",")) if args.devices else None)
     catalog = Catalog.for_trace(trace, args.preset, with_params=args.backend != "sim")
     serve = ServeConfig(policy=args.policy, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
                         queue_limit=args.queue_limit, slo_ms=args.slo_ms)
@@ -65,11 +67,15 @@ def add_cluster_parser(sub) -> None:
     rep.add_argument("--queue-limit", type=int, default=1024, help="per worker")
     rep.add_argument("--slo-ms", type=float, default=None)
     rep.add_argument("--interval-s", type=float, default=0.5, help="balancer period")
+    rep.add_argument("--window-s", type=float, default=2.0, help="load window the balancer sees")
+    rep.add_argument("--threshold", type=float, default=0.15,
+                     help="migrate acts when the hottest worker is this far above the mean")
     rep.add_argument("--bandwidth-gbs", type=float, default=10.0, help="PET migration link, GB/s")
     rep.add_argument("--budget-mb", type=float, default=None, help="PET memory per worker")
     rep.add_argument("--kill", action="append", default=[], metavar="WORKER@SECONDS",
                      help="fault injection: worker dies at that trace time (repeatable)")
     rep.add_argument("--address", default=None, help="ray: address of an existing cluster")
+    rep.add_argument("--devices", default=None, help="ray: cpu or cuda per worker, comma-separated")
     rep.add_argument("--out", default=None, help="folder for the CSVs (default out/cluster)")
     rep.set_defaults(fn=cluster_replay)
 

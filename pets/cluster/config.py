@@ -1,6 +1,7 @@
 """Typed, validated settings of a cluster replay."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from pets.cluster.backends import BACKENDS
@@ -31,7 +32,7 @@ class ClusterConfig:
     min_busy: float = 0.5            # migrate leaves workers alone that are idle more than this
     faults: tuple[Fault, ...] = ()
     address: str | None = None       # ray: address of an existing cluster (None: local)
-    devices: tuple[str, ...] | None = None  # ray: one per worker (default cuda:i, else cpu)
+    devices: tuple[str, ...] | None = None  # ray: "cpu" or "cuda" per worker (default: GPUs first)
 
     def __post_init__(self) -> None:
         if not isinstance(self.workers, int) or isinstance(self.workers, bool) or self.workers < 1:
@@ -50,8 +51,12 @@ class ClusterConfig:
         if bad:
             raise InvalidSpecError(f"cluster config out of range: {bad}")
         for f in self.faults:
-            if not 0 <= f.worker < self.workers or f.at_s < 0:
+            if not (isinstance(f.worker, int) and 0 <= f.worker < self.workers):
                 raise InvalidSpecError(f"fault {f} names no worker of 0..{self.workers - 1}")
+            if not (math.isfinite(f.at_s) and f.at_s >= 0):
+                raise InvalidSpecError(f"fault {f}: the time must be a number >= 0")
+        if self.devices is not None and len(self.devices) != self.workers:
+            raise InvalidSpecError(f"{self.workers} workers need {self.workers} devices, got {self.devices}")
 
     @property
     def budget_bytes(self) -> int | None:

@@ -4,19 +4,20 @@ Events sit in a heap of (time, kind, seq, payload); handlers return the events t
 cause. A request goes to the least-loaded live worker holding its task (outstanding
 tokens, queued plus running); each worker batches its own queue exactly as the
 single-server loop does (`pets.serving.dispatch`). Every `interval_s` the loop samples
-per-worker load and asks the balancer for moves; a move or copy lands after the link
-time, and requests of a task with no routable copy wait (parked) until one lands.
-A worker that dies hands its queued and running requests back to the router and its
-tasks are re-placed from the host store. Every request ends completed, rejected or
-failed, with a reason.
+per-worker load and asks the balancer for moves, which `pets.cluster.movement` carries
+out; requests of a task with no routable copy wait (parked) until one lands. A worker
+that dies hands its queued and running requests back to the router and its tasks are
+re-placed from the host store. Every request ends completed, rejected or failed, with a
+reason.
 """
 from __future__ import annotations
 
 import bisect
 import heapq
 import itertools
-from collections import defaultdict, deque
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from typing import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -27,21 +28,19 @@ from pets.batching.padding import DEFAULT_PADDING
 from pets.batching.policies import get_policy
 from pets.batching.query import Query, check_query
 from pets.cluster.backends import EXECUTOR_OF, WorkerLost, make_backend
-from pets.cluster.balancers import COPY, DROP, MOVE, LoadView, Move, get_balancer
+from pets.cluster.balancers import get_balancer
 from pets.cluster.catalog import Catalog
 from pets.cluster.config import ClusterConfig
+from pets.cluster.events import ARRIVAL, DONE, FAULT, LANDED, TICK, TIMER
+from pets.cluster.monitor import LoadMonitor
+from pets.cluster.movement import Movement
 from pets.cluster.placement import Placement
-from pets.cluster.report import ClusterRecord, ClusterReport, Migration
-from pets.errors import PetsError
+from pets.cluster.report import ClusterRecord, ClusterReport
+from pets.errors import InvalidSpecError, PetsError
 from pets.serving.dispatch import due_at, query_of, take_batch
 from pets.serving.loop import ServeConfig
 from pets.serving.metrics import Report
 from pets.serving.trace import Trace
-
-# Same-instant order: a batch finishing or a PET landing frees capacity before a fault,
-# arrivals see the result, timers and balancer rounds come last.
-DONE, LANDED, FAULT, ARRIVAL, TIMER, TICK = range(6)
-RECOVER = "recover"  # a migration from the host store after a worker died
 
 
 @dataclass
@@ -52,22 +51,29 @@ class Worker:
     alive: bool = True
     timer_at: float | None = None
     epoch: int = 0          # bumped on death: a DONE of an older epoch is stale
-    busy_s: float = 0.0     # total time spent running batches
-    busy_sampled: float = 0.0  # busy_s at the previous load sample
 
     @property
     def outstanding(self) -> int:
         return self.queued_tokens + (sum(self.running.lengths) if self.running else 0)
 
 
-class ClusterLoop:
-    """Replays one trace on a cluster. Ids, clock and events belong to the instance."""
+class ClusterLoop(Movement):
+    """Replays one trace on a cluster. Ids, clock and events belong to the instance.
+
+    `cost`: one cost model for every device, or one per worker (heterogeneous devices);
+    by default the committed profile of the catalog's model on this machine.
+    """
 
     def __init__(self, catalog: Catalog, cfg: ClusterConfig = ClusterConfig(),
-                 serve: ServeConfig = ServeConfig(), *, cost: CostModel | None = None) -> None:
+                 serve: ServeConfig = ServeConfig(), *,
+                 cost: CostModel | Sequence[CostModel] | None = None) -> None:
         self.catalog, self.cfg = catalog, cfg
         self.serve = replace(serve, executor=EXECUTOR_OF[cfg.backend])
-        self.cost = (cost or CostModel.for_model(catalog.preset, catalog.config)).with_tasks(catalog.specs)
+        cost = cost or CostModel.for_model(catalog.preset, catalog.config)
+        costs = [cost] * cfg.workers if isinstance(cost, CostModel) else list(cost)
+        if len(costs) != cfg.workers:
+            raise InvalidSpecError(f"{cfg.workers} workers need {cfg.workers} cost models, got {len(costs)}")
+        self.costs = [c.with_tasks(catalog.specs) for c in costs]
         self._plan = get_policy(self.serve.policy)
 
     # ---- the run ---------------------------------------------------------------------------
@@ -78,12 +84,10 @@ class ClusterLoop:
                                      min_busy=cfg.min_busy)
         self.balancer.place(self.catalog.tasks, self.placement)
         extra = dict(address=cfg.address, devices=cfg.devices) if cfg.backend == "ray" else {}
-        self.backend = make_backend(cfg.backend, self.catalog, cfg.workers, cost=self.cost,
+        self.backend = make_backend(cfg.backend, self.catalog, self.costs,
                                     padding=self.serve_padding, **extra)
         try:
-            for w in range(cfg.workers):
-                for task in self.placement.on(w):
-                    self.backend.load(w, task, None)
+            self.backend.start()
             return self._replay(trace, progress)
         finally:
             self.backend.close()
@@ -101,21 +105,22 @@ class ClusterLoop:
         self.outputs: dict[int, object] = {}
         self.queries: dict[int, Query] = {}
         self._parked: dict[str, list[Query]] = defaultdict(list)
-        self._routed: deque = deque()  # (time, task, worker, tokens)
-        self._migrations: list[Migration] = []
-        self._samples: list[dict] = []
+        self.monitor = LoadMonitor(self.cfg.workers, interval_s=self.cfg.interval_s,
+                                   window_s=self.cfg.window_s)
+        self._migrations = []
         self._peak = list(self.placement.used)
         self._batches = 0
         self.log: list[str] = []
         requests = trace.requests
         self._open = len(requests)
+        self.now = requests[0].arrival_s if requests else 0.0
+        for event in self._initial_loads():
+            self._push(*event)
         for rid, row in enumerate(requests):
             self._push(row.arrival_s, ARRIVAL, (rid, row))
         for f in self.cfg.faults:
             self._push(f.at_s, FAULT, f.worker)
-        start = requests[0].arrival_s if requests else 0.0
-        self._push(start + self.cfg.interval_s, TICK, None)
-        self.now = start
+        self._push(self.now + self.cfg.interval_s, TICK, None)
         handlers = {ARRIVAL: self._arrive, DONE: self._done, TIMER: self._timer, TICK: self._tick,
                     LANDED: self._landed, FAULT: self._fault}
         with tqdm(total=len(requests), desc=f"cluster {self.cfg.balancer}", disable=not progress) as bar:
@@ -130,7 +135,20 @@ class ClusterLoop:
                         slo_s=None if self.serve.slo_ms is None else self.serve.slo_ms / 1e3,
                         batches=self._batches, outputs=self.outputs, log=self.log)
         return ClusterReport(report, self.cfg.workers, self.cfg.balancer, self.cfg.backend,
-                             self._samples, self._migrations, self._peak, self.placement.budget)
+                             self.monitor.samples, self._migrations, self._peak, self.placement.budget)
+
+    def _initial_loads(self):
+        """Load every placed PET onto its worker; a worker lost already is a fault at t=0."""
+        events = []
+        for w in range(self.cfg.workers):
+            for task in self.placement.on(w):
+                if not self.workers[w].alive:
+                    break
+                try:
+                    self.backend.load(w, task, None)
+                except WorkerLost as e:
+                    events += self._die(w, str(e))
+        return events
 
     def _push(self, t: float, kind: int, payload) -> None:
         heapq.heappush(self._events, (t, kind, next(self._seq), payload))
@@ -154,11 +172,12 @@ class ClusterLoop:
             self._end(rid, "rejected", str(e))
             return []
         self.queries[rid] = query
-        return self._route(query)
+        return self._route(query, fresh=True)
 
-    def _route(self, q: Query):
-        """Queue `q` on the least-loaded live holder; park it while its task is in flight."""
-        holders = [w for w in self.placement.holders.get(q.task, ()) if self.workers[w].alive]
+    def _route(self, q: Query, *, fresh: bool = False):
+        """Queue `q` on the least-loaded live holder; park it while its task is in flight.
+        Only `fresh` arrivals count as new work for the balancer."""
+        holders = self._live_holders(q.task)
         if not holders:
             events = [] if self.placement.in_flight(q.task) else self._recover(q.task)
             if events is None:
@@ -172,20 +191,29 @@ class ClusterLoop:
             if len(wk.queue) < limit:
                 bisect.insort(wk.queue, q, key=lambda x: (x.arrival, x.id))
                 wk.queued_tokens += q.length
-                self._routed.append((self.now, q.task, w, q.length))
+                if fresh:
+                    self.monitor.routed(self.now, q.task, w, q.length)
                 return self._maybe_dispatch(w)
         self._end(q.id, "rejected", f"queue full on every holder of {q.task!r} ({limit} waiting)")
         return []
 
+    def _reroute(self, queries: list[Query]):
+        events = []
+        for q in sorted(queries, key=lambda q: (q.arrival, q.id)):
+            self.records[q.id].hops += 1
+            events += self._route(q)
+        return events
+
     def _take_back(self, w: int, task: str | None = None) -> list[Query]:
-        """Remove (all, or one task's) queued requests of worker `w` for re-routing."""
+        """Remove (all, or one task's) queued requests of worker `w`."""
         wk = self.workers[w]
         back = [q for q in wk.queue if task is None or q.task == task]
         wk.queue = [q for q in wk.queue if not (task is None or q.task == task)]
         wk.queued_tokens = sum(q.length for q in wk.queue)
-        for q in back:
-            self.records[q.id].hops += 1
         return back
+
+    def _live_holders(self, task: str) -> list[int]:
+        return [w for w in self.placement.holders.get(task, ()) if self.workers[w].alive]
 
     # ---- workers ----------------------------------------------------------------------------
     def _maybe_dispatch(self, w: int):
@@ -199,7 +227,7 @@ class ClusterLoop:
                     return [(due, TIMER, w)]
                 return []
             batch, wk.queue, planning = take_batch(
-                wk.queue, self._plan, self.cost, max_batch=self.serve.max_batch,
+                wk.queue, self._plan, self.costs[w], max_batch=self.serve.max_batch,
                 window=self.serve.window, padding=self.serve_padding)
             wk.queued_tokens -= sum(batch.lengths)
             self._batches += 1
@@ -216,7 +244,8 @@ class ClusterLoop:
                 continue
             if self.serve.executor == "real":
                 seconds += planning
-            wk.running, wk.busy_s = batch, wk.busy_s + seconds
+            wk.running = batch
+            self.monitor.ran(w, self.now, self.now + seconds)
             return [(self.now + seconds, DONE, (w, wk.epoch, out))]
         return []
 
@@ -245,10 +274,11 @@ class ClusterLoop:
         return self._die(w, "killed by a scripted fault")
 
     def _die(self, w: int, why: str):
+        """Worker `w` is gone: re-route its requests, re-place the tasks only it held."""
         wk = self.workers[w]
+        if not wk.alive:
+            return []
         lost = (list(wk.running.queries) if wk.running else []) + self._take_back(w)
-        for q in wk.running.queries if wk.running else ():
-            self.records[q.id].hops += 1
         wk.alive, wk.running, wk.epoch = False, None, wk.epoch + 1
         held = self.placement.forget_worker(w)
         self.log.append(f"{self.now:.3f}s worker {w} died ({why}): {len(lost)} requests "
@@ -258,115 +288,17 @@ class ClusterLoop:
                 m.status = "cancelled"
         events = []
         for task in held:
-            if not self._live_holders(task) and not self.placement.in_flight(task):
-                events += self._recover(task) or []
-        for q in sorted(lost, key=lambda q: (q.arrival, q.id)):
-            events += self._route(q)
-        return events
-
-    def _live_holders(self, task: str) -> list[int]:
-        return [w for w in self.placement.holders.get(task, ()) if self.workers[w].alive]
-
-    # ---- PET movement ---------------------------------------------------------------------
-    def _recover(self, task: str):
-        """Bring `task` from the host store to the least-loaded live worker with room."""
-        room = [w for w, wk in enumerate(self.workers) if wk.alive and self.placement.fits(w, task)]
-        if not room:
-            return None
-        dst = min(room, key=lambda w: (self.workers[w].outstanding, w))
-        return self._start(Move(RECOVER, task, dst, None))
-
-    def _start(self, move: Move):
-        """Reserve the destination and schedule the landing after the link time."""
-        nbytes = self.catalog.sizes[move.task]
-        self.placement.reserve(move.dst, move.task)
-        self._peak[move.dst] = max(self._peak[move.dst], self.placement.used[move.dst])
-        m = Migration(move.kind, move.task, move.dst, move.src, nbytes, self.now,
-                      self.now + self.cfg.transfer_s(nbytes))
-        self._migrations.append(m)
-        return [(m.end_s, LANDED, m)]
-
-    def _landed(self, m: Migration):
-        task, dst = m.task, m.dst
-        if m.status == "cancelled" or not self.workers[dst].alive:
-            m.status = "cancelled"
-            if self._parked.get(task) and not self._live_holders(task) \
-                    and not self.placement.in_flight(task):
-                return self._recover(task) or self._fail_parked(task)
-            return []
-        src = m.src if m.src is not None and self.workers[m.src].alive else None
-        try:
-            self.backend.load(dst, task, src)
-        except WorkerLost as e:
-            self.placement.drop(dst, task)
-            return self._die(dst, str(e))
-        self.placement.land(dst, task)
-        m.status = "landed"
-        events, back = [], []
-        if m.kind == MOVE and src is not None and self.placement.holds(src, task):
-            self.placement.drop(src, task)
-            self.backend.drop(src, task)
-            back = self._take_back(src, task)
-        for q in sorted(back + self._parked.pop(task, []), key=lambda q: (q.arrival, q.id)):
-            events += self._route(q)
-        return events
-
-    def _fail_parked(self, task: str):
-        for q in self._parked.pop(task, []):
-            self._end(q.id, "failed", f"no live worker has memory for task {task!r}")
-        return []
-
-    def _drop(self, move: Move):
-        """Drop a spare copy (the balancer makes room); its queued requests go elsewhere."""
-        if len(self._live_holders(move.task)) < 2 or move.dst not in self._live_holders(move.task):
-            return []
-        self.placement.drop(move.dst, move.task)
-        self.backend.drop(move.dst, move.task)
-        self._migrations.append(Migration(DROP, move.task, move.dst, None, 0, self.now, self.now,
-                                          "landed"))
-        events = []
-        for q in self._take_back(move.dst, move.task):
-            events += self._route(q)
-        return events
+            events += self._orphaned(task)
+        return events + self._reroute(lost)
 
     # ---- balancer rounds ------------------------------------------------------------------
     def _tick(self, _):
-        cfg = self.cfg
-        while self._routed and self._routed[0][0] < self.now - cfg.window_s:
-            self._routed.popleft()
-        work: dict[tuple[str, int], float] = defaultdict(float)
-        for _, task, w, tokens in self._routed:
-            work[task, w] += tokens
-        for w, wk in enumerate(self.workers):
-            for q in wk.queue:
-                work[q.task, w] += q.length
-        alive = tuple(w for w, wk in enumerate(self.workers) if wk.alive)
-        running = {w: float(sum(wk.running.lengths)) if wk.running else 0.0
-                   for w, wk in enumerate(self.workers)}
-        busy = self._sample(work)
-        events = []
-        for move in self.balancer.rebalance(LoadView(self.now, alive, dict(work), running, busy),
-                                            self.placement):
-            if move.kind == DROP:
-                events += self._drop(move)
-            elif move.kind in (MOVE, COPY) and self.workers[move.dst].alive \
-                    and not self.placement.holds(move.dst, move.task) \
-                    and self.placement.fits(move.dst, move.task):
-                events += self._start(move)
+        view = self.monitor.view(self.now, self.workers, self.placement)
+        events = self._apply(self.balancer.rebalance(view, self.placement))
         if self._open > 0:
-            events.append((self.now + cfg.interval_s, TICK, None))
+            if self._events or events:
+                events.append((self.now + self.cfg.interval_s, TICK, None))
+            else:  # nothing can happen any more: what still waits never will be served
+                for task in list(self._parked):
+                    self._fail_parked(task)
         return events
-
-    def _sample(self, work) -> dict[int, float]:
-        """Record one load sample per worker; returns each worker's busy share."""
-        per_worker, busy = defaultdict(float), {}
-        for (_, w), x in work.items():
-            per_worker[w] += x
-        for w, wk in enumerate(self.workers):
-            prev, wk.busy_sampled = wk.busy_sampled, wk.busy_s
-            busy[w] = min(1.0, (wk.busy_s - prev) / self.cfg.interval_s)
-            self._samples.append(dict(
-                time_s=self.now, worker=w, alive=wk.alive, queued=len(wk.queue),
-                outstanding_tokens=wk.outstanding, window_tokens=per_worker[w], busy=busy[w],
-                tasks=len(self.placement.on(w)), pet_mb=self.placement.used[w] / 2**20))
-        return busy

@@ -38,6 +38,12 @@ class Placement:
     def in_flight(self, task: str) -> bool:
         return bool(self.incoming.get(task))
 
+    def copy(self) -> "Placement":
+        """An independent copy (a balancer plans several moves against one)."""
+        return Placement(self.sizes, self.workers, self.budget,
+                         {t: set(ws) for t, ws in self.holders.items()},
+                         {t: set(ws) for t, ws in self.incoming.items()}, list(self.used))
+
     # ---- changes ---------------------------------------------------------------------------
     def reserve(self, w: int, task: str) -> None:
         """Start bringing `task` to `w`: its bytes count from now."""
@@ -65,7 +71,7 @@ class Placement:
                 self.used[w] -= self.sizes[task]
 
     def forget_worker(self, w: int) -> list[str]:
-        """A worker died: drop everything it held or received; returns the tasks it held."""
+        """A worker died: drop everything it held or was receiving; returns those tasks."""
         held = [t for t in self.sizes if self.holds(w, t)]
         for t in held:
             self.drop(w, t)

@@ -81,6 +81,9 @@ def test_static_and_replicate_never_move():
     (dict(balancer="nope"), "unknown balancer"), (dict(backend="mpi"), "unknown backend"),
     (dict(bandwidth_gbs=0), "bandwidth_gbs"), (dict(memory_budget_mb=-1), "memory_budget_mb"),
     (dict(workers=2, faults=(Fault(1.0, 2),)), "names no worker"),
+    (dict(workers=2, faults=(Fault(-1.0, 0),)), "time must be"),
+    (dict(workers=2, faults=(Fault(float("nan"), 0),)), "time must be"),
+    (dict(workers=2, devices=("cpu",)), "need 2 devices"),
 ])
 def test_invalid_cluster_config(kw, match):
     with pytest.raises(InvalidSpecError, match=match):

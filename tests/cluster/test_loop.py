@@ -102,3 +102,18 @@ def test_every_request_is_accounted_for(workers, balancer, queue_limit, rate, fa
     assert accounted(rep)
     if budget_mb is not None:
         assert max(rep.peak_pet_bytes) <= rep.budget_bytes
+
+
+def test_a_slower_device_gets_less_work():
+    from dataclasses import replace
+
+    from pets.batching.cost import CostModel
+
+    trace = generate_trace(TraceSpec(requests=2000, rate=4000, tasks=8, popularity="uniform", seed=1))
+    cat = Catalog.for_trace(trace, "bert-tiny")
+    fast = CostModel.for_model("bert-tiny", cat.config)
+    slow = replace(fast, scale=fast.scale * 4)
+    rep = replay_cluster(trace, cat, ClusterConfig(workers=2, balancer="replicate"), SERVE,
+                         cost=[fast, slow], progress=False)
+    done = rep.per_worker().set_index("worker").completed
+    assert done.sum() == 2000 and done[0] > 2 * done[1]

@@ -55,3 +55,29 @@ def test_killed_actor_loses_nothing(catalog):
     assert s["completed"] == 240 and s["recoveries"] > 0
     assert (rep.frame()[rep.frame().start > 0.31].worker != 1).all()
     same_as_host(loop, rep, catalog)
+
+
+def test_actor_crash_the_loop_was_not_told_about(catalog, monkeypatch):
+    from pets.cluster import backends
+    from pets.cluster.ray_backend import RayBackend
+
+    class CrashesWorker1(RayBackend):
+        """Worker 1's actor dies under the loop's feet on its fifth batch."""
+
+        batches = 0
+
+        def execute(self, w, batch):
+            if w == 1:
+                self.batches += 1
+                if self.batches == 5:
+                    ray.kill(self.actors[1], no_restart=True)
+            return super().execute(w, batch)
+
+    monkeypatch.setitem(backends.BACKENDS, "ray-crash", CrashesWorker1)
+    monkeypatch.setitem(backends.EXECUTOR_OF, "ray-crash", "real")
+    loop = ClusterLoop(catalog, ClusterConfig(workers=2, backend="ray-crash", balancer="static"),
+                       ServeConfig(policy="cb-pad", keep_outputs=True))
+    rep = loop.run(TRACE, progress=False)
+    assert rep.summary()["completed"] == 240 and rep.summary()["recoveries"] > 0
+    assert any("worker 1 died" in line and "lost" in line for line in rep.report.log)
+    same_as_host(loop, rep, catalog)
