@@ -60,7 +60,7 @@ def server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc)
-        yield url
+        yield url, log
     finally:
         proc.terminate()
         try:
@@ -68,8 +68,6 @@ def server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.returncode not in (0, -15):
-            print(log.read_text()[-4000:])
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +87,7 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
     pg = context.new_page()
-    pg.set_default_timeout(60_000)
+    pg.set_default_timeout(90_000)
     yield pg
     context.close()
 
@@ -118,7 +116,17 @@ def _open(page, title: str, heading: str | None = None) -> None:
     _settle(page)
 
 
-def test_dashboard_in_a_browser(server, page):
+def test_dashboard_in_a_browser(server, page, tmp_path):
+    url, log = server
+    try:
+        _drive(url, page)
+    except Exception:
+        page.screenshot(path=str(tmp_path / "failure.png"))
+        print(f"failure screenshot: {tmp_path / 'failure.png'}\nserver log:\n{log.read_text()[-4000:]}")
+        raise
+
+
+def _drive(server: str, page) -> None:
     print(f"{time.monotonic() - T0:6.1f} s  server up")
     page.goto(server)
     page.get_by_text("Many tasks fine-tuned with").wait_for()
