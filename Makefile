@@ -5,7 +5,7 @@ PIP    := $(PY) -m pip install -q --disable-pip-version-check
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= dev,notebooks,app,cluster
 
-.PHONY: demo test bench install clean dashboard chromium
+.PHONY: demo test bench install clean dashboard chromium screenshots
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -20,6 +20,9 @@ demo: $(STAMP)
 
 test: $(STAMP) chromium
 	$(PY) -m pytest -q tests notebooks --nbval-lax --nbval-current-env
+
+screenshots: $(STAMP) chromium
+	PETS_SCREENSHOTS=docs/img $(PY) -m pytest -q tests/app/test_e2e.py -s
 
 dashboard: $(STAMP)
 	$(VENV)/bin/streamlit run app/Home.py
