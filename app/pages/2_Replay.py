@@ -22,7 +22,7 @@ from lib.ui import human_bytes, page, user_errors
 
 page("Replay", ":material/timer:")
 POLL_S = 0.5
-SEQS_MEMORY_LIMIT = 8 * 2**30  # refuse seqs runs whose dense copies would exceed this
+SEQS_MEMORY_LIMIT = 8 * 2**30  # refuse real seqs runs whose dense copies would exceed this
 
 
 def trace_picker() -> Trace | None:
@@ -95,7 +95,7 @@ def serving_plan(trace: Trace) -> ReplayPlan | None:
         engine = workspace().engine if mine.startswith("mine") else None  # forked on Run
         dense = (engine or new_engine(preset)).memory().shared
         copies = len(engine.tasks) if engine else len(trace.tasks)
-        if "seqs" in systems and dense * copies > SEQS_MEMORY_LIMIT:
+        if "seqs" in systems and executor == "real" and dense * copies > SEQS_MEMORY_LIMIT:
             st.error(f"seqs would hold {copies} dense copies ({human_bytes(dense * copies)}); "
                      "pick a smaller preset or trace, or leave seqs out")
             return None

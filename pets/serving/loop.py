@@ -98,6 +98,8 @@ class ServingLoop:
         self.outputs: dict[int, object] = {}
         self.queries: dict[int, Query] = {}
         self.log: list[str] = []
+        if self.cfg.executor == "real":
+            self.system.prepare()
         ids = itertools.count()
         for row in trace.rows:
             kind = ARRIVAL if row.is_request else LIFECYCLE

@@ -38,6 +38,9 @@ class System(ABC):
         """Called after a task was added to or removed from the engine."""
         self.cost = self.cost.with_tasks(self.engine.tasks)
 
+    def prepare(self) -> None:
+        """Build what `run` needs (called before a real replay, outside the timed path)."""
+
     @abstractmethod
     def run(self, batch: Batch) -> object: ...
 
@@ -70,24 +73,31 @@ class BaseSystem(System):
 
 
 class SeqsSystem(System):
-    """One dense copy per task (built up front, outside the timed path); a batch runs one
-    task after another on the copies."""
+    """One dense copy per task (built by `prepare`, outside the timed path; a simulated replay
+    never builds them); a batch runs one task after another on the copies."""
 
     name = "seqs"
 
     def __init__(self, *args) -> None:
         super().__init__(*args)
-        self._copies: dict[str, pets.PetsEngine] = {}
-        self.tasks_changed()
+        self._copies: dict[str, pets.PetsEngine] | None = None
+
+    def prepare(self) -> None:
+        if self._copies is None:
+            self._copies = {}
+            self.tasks_changed()
 
     def tasks_changed(self) -> None:
         super().tasks_changed()
+        if self._copies is None:
+            return
         for gone in set(self._copies) - set(self.engine.tasks):
             del self._copies[gone]
         for task in set(self.engine.tasks) - set(self._copies):
             self._copies[task] = pets.baselines.dense_copy(self.engine, task)
 
     def run(self, batch):
+        self.prepare()
         out = []
         for task, qs in batch.task_queries.items():
             out += self._copies[task].run(batch_of_queries(qs), padding=self.padding)
