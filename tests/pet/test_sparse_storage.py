@@ -1,0 +1,64 @@
+"""Run-time storage of the sparse PETs: Mask keeps only positions (int16 columns),
+Diff positions + values; any input order loads, exports come back row-major."""
+from __future__ import annotations
+
+import torch
+
+import pets
+from pets.pet.params import random_sparse_indices
+from pets.pet.sparse import SparsePattern
+from pets.pet.targets import linear_path, linear_shape
+
+
+def _engine():
+    return pets.PetsEngine.from_preset("bert-tiny", seed=0)
+
+
+def test_mask_holds_two_bytes_per_zeroed_entry():
+    eng = _engine()
+    eng.add_task(pets.TaskSpec(name="m", pet="mask", density=0.05))
+    cfg = eng.config
+    nnz = sum(round(0.05 * o * i) for o, i in (linear_shape(cfg, t) for t in
+                                               ("query", "key", "value", "attn_out", "intermediate", "output")))
+    rows = sum(linear_shape(cfg, t)[0] + 1 for t in
+               ("query", "key", "value", "attn_out", "intermediate", "output"))
+    assert eng.memory().tasks["m"] == cfg.num_hidden_layers * (2 * nnz + 4 * rows)
+
+
+def test_diff_in_any_order_equals_row_major():
+    eng = _engine()
+    spec = pets.TaskSpec(name="d", pet="diff", targets=("intermediate",), density=0.02)
+    gen = torch.Generator().manual_seed(1)
+    shape = linear_shape(eng.config, "intermediate")
+    params = {}
+    for layer in range(eng.config.num_hidden_layers):
+        idx = random_sparse_indices(shape, 0.02, gen)
+        name = f"{linear_path('intermediate', layer)}.weight"
+        params[f"{name}.indices"], params[f"{name}.values"] = idx, torch.randn(idx.shape[1], generator=gen)
+    shuffled = dict(params)
+    for name in [n for n in params if n.endswith(".indices")]:
+        perm = torch.randperm(params[name].shape[1], generator=gen)
+        shuffled[name] = params[name][:, perm]
+        shuffled[name.replace(".indices", ".values")] = params[name.replace(".indices", ".values")][perm]
+    eng.add_task(spec, params)
+    eng.add_task(spec.renamed("d-shuffled"), shuffled)
+    q = [pets.Query(task=t, input_ids=[101, 2000, 3000, 102]) for t in ("d", "d-shuffled")]
+    a, b = eng.infer(q)
+    torch.testing.assert_close(a.pooled, b.pooled, atol=1e-6, rtol=0)
+    exported = eng.task_params("d-shuffled")
+    for name, t in params.items():
+        assert torch.equal(exported[name], t), name
+
+
+def test_pattern_round_trip_and_gather():
+    gen = torch.Generator().manual_seed(0)
+    idx = random_sparse_indices((40, 70), 0.1, gen)
+    pattern, order = SparsePattern.from_indices(idx, (40, 70), torch.device("cpu"))
+    assert order is None and pattern.col.dtype == torch.int16 and pattern.crow.dtype == torch.int32
+    assert torch.equal(pattern.indices(), idx)
+    w = torch.randn(40, 70)
+    assert torch.equal(pattern.gather(w), w[idx[0], idx[1]])
+    dense = pattern.csr_of(w, torch.float32).to_dense()
+    expected = torch.zeros_like(w)
+    expected[idx[0], idx[1]] = w[idx[0], idx[1]]
+    assert torch.equal(dense, expected)
