@@ -201,7 +201,21 @@ def _bench_cluster_ray(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_paper(name: str) -> Callable[[argparse.Namespace], int]:
+    """`pets bench NAME --scale quick|paper` for the paper-figure benches (pets/bench/paper.py)."""
+    def run(args: argparse.Namespace) -> int:
+        from pets.bench.paper import run_bench
+
+        df, shown, lines = run_bench(name, args)
+        _show(shown)
+        _save(df, args, name)
+        print("\n".join(lines))
+        return 0
+    return run
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace], int]] = {
+    **{n: _bench_paper(n) for n in ("capacity", "throughput", "systems", "breakdown", "streams")},
     "cluster": _bench_cluster, "cluster-ray": _bench_cluster_ray,
     "overhead": _bench_overhead, "padding": _bench_padding,
     "costmodel": _bench_costmodel, "batching": _bench_batching, "replay": _bench_replay,

@@ -66,3 +66,67 @@ def migration_timeline(report: "pets.cluster.ClusterReport") -> go.Figure:  # no
     fig.update_layout(title=f"PET migrations ({report.balancer}): when each started, where it went",
                       xaxis_title="trace time (s)", height=300)
     return fig
+
+
+# ---- paper figures (pets.bench: capacity, throughput, systems, breakdown, streams, batching) ----
+
+def capacity_bars(df: pd.DataFrame) -> go.Figure:
+    """Tasks that fit in the budget per group (log scale), labelled with the ratio to dense."""
+    fig = go.Figure(go.Bar(x=df.group, y=df.tasks, text=[f"{r:.0f}x" for r in df.ratio_vs_dense],
+                           textposition="outside"))
+    first = df.iloc[0]
+    fig.update_layout(yaxis_type="log", yaxis_title="tasks in the budget",
+                      title=f"Capacity: budget of {first.budget_copies} dense {first.preset} copies")
+    return fig
+
+
+def throughput_lines(df: pd.DataFrame) -> go.Figure:
+    """Throughput normalised to one task, against the number of tasks, one line per shape."""
+    fig = go.Figure([go.Scatter(x=g.tasks, y=g.normalised, name=f"{shape} per task",
+                                mode="lines+markers") for shape, g in df.groupby("shape", sort=False)])
+    fig.update_layout(xaxis_type="log", xaxis_title="tasks", yaxis_title="throughput / one task",
+                      title="Throughput as tasks are added (fixed-length queries)")
+    return fig
+
+
+def systems_lines(df: pd.DataFrame) -> go.Figure:
+    """Queries/s against tasks, one line per system and shape."""
+    fig = go.Figure()
+    for (shape, system), g in df.groupby(["shape", "system"], sort=False):
+        fig.add_trace(go.Scatter(x=g.tasks, y=g.queries_per_s, name=f"{system} {shape}",
+                                 mode="lines+markers"))
+    fig.update_layout(xaxis_title="tasks", yaxis_title="queries/s", title="SeqS vs ParS vs PetS")
+    return fig
+
+
+def breakdown_bars(df: pd.DataFrame) -> go.Figure:
+    """Stacked shares of batch time: shared operators vs PET operators, per group and shape."""
+    x = [f"{g} {s}" for g, s in zip(df.group, df["shape"])]
+    fig = go.Figure([go.Bar(name="shared operators", x=x, y=1 - df.pet_share),
+                     go.Bar(name="PET operators", x=x, y=df.pet_share)])
+    fig.update_layout(barmode="stack", yaxis_tickformat=".0%", yaxis_title="share of batch time",
+                      title=f"Time breakdown ({df.tasks.iloc[0]} tasks per batch)")
+    return fig
+
+
+def streams_lines(df: pd.DataFrame) -> go.Figure:
+    """Throughput against CUDA streams for PET operators, normalised to one stream."""
+    s = df[df.schedule == "streams"]
+    fig = go.Figure(go.Scatter(x=s.streams, y=s.vs_one_stream, mode="lines+markers",
+                               name="per-task PET ops over N streams"))
+    for r in df[df.schedule == "engine"].itertuples():
+        fig.add_hline(y=r.vs_one_stream, line_dash="dot", annotation_text="engine (batched ops)")
+    fig.update_layout(xaxis_type="log", xaxis_title="CUDA streams",
+                      yaxis_title="throughput / one stream", title="PET-operator scheduling")
+    return fig
+
+
+def batching_lines(df: pd.DataFrame, tasks: int | None = None) -> go.Figure:
+    """Throughput relative to fixed batching against the length spread, one line per policy."""
+    tasks = tasks if tasks is not None else int(df.tasks.min())
+    cell = df[df.tasks == tasks]
+    fig = go.Figure([go.Scatter(x=g["std"], y=g.vs_fixed, name=p, mode="lines+markers")
+                     for p, g in cell.groupby("policy")])
+    fig.update_layout(xaxis_title="length std", yaxis_title="throughput / fixed",
+                      title=f"Batching policies, {tasks} tasks")
+    return fig

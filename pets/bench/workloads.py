@@ -14,6 +14,11 @@ PAPER_MIX: tuple[dict, ...] = (
     dict(pet="diff", density=0.005),
     dict(pet="mask", density=0.05),
 )
+# The paper's own four types (Adapters, MaskBERT, Diff-Pruning, BitFit), round-robin.
+FOUR_TYPE_MIX: tuple[dict, ...] = tuple(m for m in PAPER_MIX if m["pet"] != "lora")
+# Task groups of the per-PET-type experiments: each type alone, and the four-type mix.
+PET_GROUPS: dict[str, tuple[dict, ...]] = {**{m["pet"]: (m,) for m in PAPER_MIX},
+                                           "mix": FOUR_TYPE_MIX}
 
 
 def round_robin_specs(n: int, *, num_labels: int = 2, mix=PAPER_MIX) -> list[TaskSpec]:

@@ -1,0 +1,164 @@
+"""`pets bench breakdown` (paper Fig. 9): time in shared vs PET operators, per PET type.
+
+8 tasks of one PET type (or the four-type mix), fixed-length queries, one batch.
+Two measures, side by side in each row:
+
+* wrapped (`pet_share`): the batch runs on the real path (`run_batch`), with each
+  task's method wrapped so that building the batch's PET operator table and
+  every PET operator call are timed (CUDA events on a GPU, so PET ops are timed
+  on the device without extra synchronisation). Shared = the rest: embeddings,
+  the dense GEMMs, attention, LayerNorms, pooler and heads.
+* difference (`pet_share_by_difference`): 1 - base / pets, with `base` the same
+  batch through the shared model with no PET ops. It also counts what wrapping
+  cannot see (e.g. cache effects of PET ops on the shared GEMMs).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, replace
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+import pets
+from pets.bench.fixedlen import PAPER_SHAPES, fixed_batch, shape_label
+from pets.bench.scales import resolve
+from pets.bench.timing import time_once
+from pets.bench.workloads import PET_GROUPS
+from pets.engine.backbone import Backbone
+from pets.engine.execute import LoadedTask, run_batch
+from pets.errors import InvalidSpecError
+from pets.config import preset as model_preset
+
+
+@dataclass(frozen=True, kw_only=True)
+class BreakdownConfig:
+    preset: str = "distilbert"
+    tasks: int = 8
+    shapes: tuple[tuple[int, int], ...] = ((2, 64),)
+    groups: tuple[str, ...] = tuple(PET_GROUPS)
+    repeats: int = 3
+    padding: str | None = None
+    device: str = "cpu"
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.groups) - set(PET_GROUPS))
+        if unknown:
+            raise InvalidSpecError(f"unknown group(s) {unknown}; choose from {list(PET_GROUPS)}")
+
+
+SCALES = {
+    "quick": BreakdownConfig(preset="distilbert", shapes=((2, 64),), repeats=3),
+    "paper": BreakdownConfig(preset="bert-base", shapes=PAPER_SHAPES, repeats=5),
+}
+
+
+class OpTimer:
+    """Accumulates the time spent inside wrapped PET operator calls and table builds."""
+
+    def __init__(self, device: str) -> None:
+        self.cuda = torch.device(device).type == "cuda"
+        self.reset()
+
+    def reset(self) -> None:
+        self.host_s = 0.0  # CPU: op calls; GPU: unused
+        self.build_s = 0.0
+        self.events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
+
+    def wrap(self, fn):
+        def timed(x, y):
+            if self.cuda:
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                fn(x, y)
+                end.record()
+                self.events.append((start, end))
+            else:
+                t0 = time.perf_counter()
+                fn(x, y)
+                self.host_s += time.perf_counter() - t0
+        return timed
+
+    def op_seconds(self) -> float:
+        """PET op time of the last run (call after the device is synchronised)."""
+        if self.cuda:
+            return sum(s.elapsed_time(e) for s, e in self.events) / 1e3
+        return self.host_s
+
+
+class TimedMethod:
+    """Stands in for a PetMethod in a LoadedTask: same ops, timed."""
+
+    def __init__(self, method, timer: OpTimer) -> None:
+        self.method, self.timer, self.name = method, timer, method.name
+
+    def ops(self, items, backbone):
+        t0 = time.perf_counter()
+        table = self.method.ops(items, backbone)
+        wrapped = {key: [self.timer.wrap(fn) for fn in fns] for key, fns in table.items()}
+        self.timer.build_s += time.perf_counter() - t0
+        return wrapped
+
+
+def run_breakdown(scale: str = "quick", *, progress: bool = True, **overrides) -> pd.DataFrame:
+    """One row per (group, shape): pets_s, base_s, pet_ops_s, pet_build_s, shared_s, shares."""
+    cfg = resolve(SCALES, scale, overrides)
+    backbone = Backbone.random(model_preset(cfg.preset), seed=0, device=cfg.device,
+                               dtype=getattr(torch, cfg.dtype))
+    rows = []
+    cells = [(g, s) for g in cfg.groups for s in cfg.shapes]
+    engines: dict[str, pets.PetsEngine] = {}
+    for group, shape in tqdm(cells, desc="breakdown", disable=not progress):
+        if group not in engines:
+            engines.clear()  # one group's tasks alive at a time
+            engines[group] = _engine(backbone, group, cfg)
+        rows.append(dict(group=group, shape=shape_label(shape), tasks=cfg.tasks,
+                         **_measure(engines[group], shape, cfg)))
+    df = pd.DataFrame(rows)
+    df["shared_s"] = df.instrumented_s - df.pet_ops_s - df.pet_build_s
+    df["pet_share"] = (df.pet_ops_s + df.pet_build_s) / df.instrumented_s
+    df["pet_share_by_difference"] = 1 - df.base_s / df.pets_s
+    df["preset"], df["device"] = cfg.preset, cfg.device
+    return df
+
+
+def _engine(backbone: Backbone, group: str, cfg: BreakdownConfig) -> pets.PetsEngine:
+    eng = pets.PetsEngine(backbone, model_name=cfg.preset)
+    mix = PET_GROUPS[group]
+    for i in range(cfg.tasks):
+        eng.add_task(pets.TaskSpec(name=f"{group}-{i}", num_labels=2, **mix[i % len(mix)]))
+    return eng
+
+
+def _measure(eng: pets.PetsEngine, shape: tuple[int, int], cfg: BreakdownConfig) -> dict:
+    padding = cfg.padding or eng.padding
+    batch = fixed_batch(list(eng.tasks), shape, eng.config.vocab_size)
+    timer = OpTimer(cfg.device)
+    loaded = {t: eng._get(t) for t in eng.tasks}  # the engine's own run-time task states
+    timed = {t: replace(lt, method=TimedMethod(lt.method, timer)) for t, lt in loaded.items()}
+    shared = {t: LoadedTask(lt.spec, None, None, lt.head) for t, lt in loaded.items()}
+    cases = {"pets": lambda: eng.run(batch, padding=padding),
+             "base": lambda: run_batch(eng.backbone, batch, shared, padding),
+             "instrumented": lambda: run_batch(eng.backbone, batch, timed, padding)}
+    for fn in cases.values():  # warm-up
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in (*cases, "ops", "build")}
+    for _ in range(cfg.repeats):  # the three in turn, so drift hits all alike
+        for name, fn in cases.items():
+            timer.reset()
+            times[name].append(time_once(fn, cfg.device))  # synchronises the device
+            if name == "instrumented":
+                times["ops"].append(timer.op_seconds())
+                times["build"].append(timer.build_s)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return dict(queries=len(batch), pets_s=med["pets"], base_s=med["base"],
+                instrumented_s=med["instrumented"], pet_ops_s=med["ops"], pet_build_s=med["build"])
+
+
+def summary_lines(df: pd.DataFrame) -> list[str]:
+    return [f"{r.group:8s} {r.shape}: PET operators {r.pet_share:6.1%} of the batch time "
+            f"(by difference with the shared model alone: {r.pet_share_by_difference:6.1%})"
+            for r in df.itertuples()]

@@ -1,0 +1,34 @@
+"""Interleaved timing for side-by-side comparisons on a noisy machine.
+
+Every repeat times each case once, in turn, so drift (other jobs, clocks) hits
+all cases alike; a case can be run `inner` times per timing so that small and
+large cases are exposed to the noise for similar spans. Medians per case.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable, Hashable, Mapping
+
+from pets.bench.timing import sync
+
+
+def interleaved_medians(cases: Mapping[Hashable, Callable[[], object]], device: str, *,
+                        repeats: int, warmup: int = 1,
+                        inner: Mapping[Hashable, int] | None = None) -> dict[Hashable, float]:
+    """Median seconds per call of each case."""
+    inner = inner or {}
+    for fn in cases.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[Hashable, list[float]] = {k: [] for k in cases}
+    for _ in range(repeats):
+        for key, fn in cases.items():
+            n = max(1, inner.get(key, 1))
+            sync(device)
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            sync(device)
+            times[key].append((time.perf_counter() - start) / n)
+    return {k: statistics.median(v) for k, v in times.items()}
