@@ -115,7 +115,7 @@ def headline(df: pd.DataFrame, target: float = 1.29) -> list[str]:
 
 
 def run_ray_check(*, preset_name: str = "bert-tiny", workers: int = 2, tasks: int = 16,
-                  alpha: float = 1.5, seconds: float = 2.0, load: float = 1.5,
+                  alpha: float = 1.5, seconds: float = 2.0, load: float = 3.0,
                   balancers: tuple[str, ...] = ("static", "migrate"), seed: int = 0,
                   progress: bool = True) -> pd.DataFrame:
     """The same comparison for real: Ray actors on this machine (one thread each), batches
@@ -127,9 +127,18 @@ def run_ray_check(*, preset_name: str = "bert-tiny", workers: int = 2, tasks: in
     cost = CostModel.for_model(preset_name, model)
     names = Trace(tuple(TraceRow(0.0, f"task-{i}", 1) for i in range(tasks)))
     catalog = Catalog.for_trace(names, preset_name, with_params=True)
-    measured = measured_capacity(catalog.host, threads=1)
+    import ray
+
+    from pets.cluster.ray_backend import actor_capacity
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=max(2, workers), include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR")
+    measured = actor_capacity(catalog, threads=1)
     rate = load * workers * measured
-    # the sim's devices run at the actors' measured speed (the profile was taken with 2 threads)
+    # the sim's devices run at the actors' measured speed (the profile was taken in-process,
+    # with 2 threads and without Ray's own processes beside it)
     cost = replace(cost, scale=cost.scale * worker_capacity(cost, model.vocab_size) / measured)
     trace = generate_trace(TraceSpec(requests=int(rate * seconds), rate=rate, tasks=tasks,
                                      alpha=alpha, cv=1.0, seed=seed))
@@ -146,24 +155,9 @@ def run_ray_check(*, preset_name: str = "bert-tiny", workers: int = 2, tasks: in
                          throughput_rps=s["throughput_rps"], p99_ms=s["p99_ms"],
                          completed=s["completed"], requests=s["requests"],
                          migrations=s["migrations"], moved_mb=s["moved_mb"]))
+    if started:
+        ray.shutdown()
     df = pd.DataFrame(rows)
     static = df[df.balancer == "static"].set_index("backend").throughput_rps
     df["vs_static"] = df.throughput_rps / df.backend.map(static)
     return df
-
-
-def measured_capacity(engine, *, threads: int = 1, max_batch: int = 32, mean_len: int = 32) -> float:
-    """Requests/s of `engine` running full mixed batches with `threads` CPU threads."""
-    import torch
-
-    from pets.bench.timing import median_time
-
-    names = list(engine.tasks)
-    queries = random_queries(names, [mean_len] * max_batch, engine.config.vocab_size)
-    batch = batch_of_queries(queries)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        return max_batch / median_time(lambda: engine.run(batch), engine.backbone.device, repeats=5)
-    finally:
-        torch.set_num_threads(before)

@@ -64,6 +64,12 @@ class WorkerActor:
     def tasks(self) -> list[str]:
         return sorted(self.engine.tasks)
 
+    def capacity(self, batch: Batch, padding: str, repeats: int = 7) -> float:
+        """Requests/s of full batches like `batch`: median of `repeats` timed runs."""
+        self.run(batch, padding)  # warm-up
+        times = sorted(self.run(batch, padding)[0] for _ in range(repeats))
+        return len(batch) / times[len(times) // 2]
+
 
 class RayBackend(Backend):
     name, executor = "ray", "real"
@@ -148,3 +154,21 @@ class RayBackend(Backend):
         self.alive = [False] * self.workers
         if self._started_ray:
             ray.shutdown()
+
+
+def actor_capacity(catalog, *, threads: int = 1, max_batch: int = 32, mean_len: int = 32) -> float:
+    """Requests/s of one worker actor (as the Ray backend makes them) running full mixed batches
+    of the catalog's tasks. Needs Ray initialised."""
+    from pets.batching.policies.base import batch_of_queries
+    from pets.bench.workloads import random_queries
+
+    host = catalog.host
+    sd = ray.put({k: v.detach().cpu() for k, v in host.backbone.state_dict().items()})
+    actor = WorkerActor.options(num_cpus=1).remote(host.model_name, host.config, sd, "cpu", threads)
+    try:
+        names = catalog.tasks[:max_batch]
+        ray.get([actor.add.remote(catalog.specs[t], catalog.params(t)) for t in names])
+        batch = batch_of_queries(random_queries(names, [mean_len] * max_batch, host.config.vocab_size))
+        return ray.get(actor.capacity.remote(batch, host.padding))
+    finally:
+        ray.kill(actor, no_restart=True)
