@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pets.bench.breakdown import run_breakdown, summary_lines
+from pets.viz import breakdown_bars
 
 
 def test_breakdown_shares():
@@ -12,3 +13,4 @@ def test_breakdown_shares():
     assert (df.pet_ops_s > 0).all() and (df.shared_s > 0).all()
     assert (df.pet_ops_s + df.pet_build_s < df.instrumented_s).all()
     assert len(summary_lines(df)) == 3
+    assert [t.name for t in breakdown_bars(df).data] == ["shared operators", "PET operators"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 import pets
+import pets.viz
 from pets.bench.capacity import run_capacity, summary_lines
 from pets.bench.workloads import PET_GROUPS
 
@@ -35,9 +36,10 @@ def test_pet_tasks_outnumber_dense_copies(df):
     assert "int16" in df.set_index("group").storage["mask"]
 
 
-def test_summary_names_every_group(df):
+def test_summary_and_figure_name_every_group(df):
     lines = summary_lines(df)
     assert len(lines) == 1 + len(df) and "x dense" in lines[-1]
+    assert list(pets.viz.capacity_bars(df).data[0].x) == list(df.group)
 
 
 def test_unknown_group_and_scale_are_pets_errors():

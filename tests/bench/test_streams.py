@@ -32,3 +32,4 @@ def test_streams_on_gpu():
                      progress=False)
     assert set(df.schedule) == {"engine", "streams"}
     assert df[(df.schedule == "streams") & (df.streams == 1)].vs_one_stream.iloc[0] == 1.0
+

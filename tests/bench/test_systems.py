@@ -5,6 +5,7 @@ import pytest
 
 import pets
 from pets.bench.systems import run_systems, summary_lines
+from pets.viz import systems_lines
 
 
 def test_systems_grid():
@@ -14,6 +15,7 @@ def test_systems_grid():
     assert (df[df.system == "seqs"].vs_seqs == 1.0).all()
     assert (df.queries == df.tasks * 2).all() and (df.median_s > 0).all()
     assert "tasks" in summary_lines(df)[1]
+    assert len(systems_lines(df).data) == 3
 
 
 def test_unknown_system():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pets.bench.throughput import run_throughput, summary_lines
+from pets.viz import throughput_lines
 
 
 def test_throughput_grid():
@@ -13,3 +14,4 @@ def test_throughput_grid():
     assert (df.tokens == df.queries * df.seq_len).all()
     assert (df.queries_per_s > 0).all()
     assert len(summary_lines(df)) == 2
+    assert len(throughput_lines(df).data) == 2
