@@ -2,14 +2,21 @@
 (default 5% of each target's entries). Run as x W^T - x (W * (1 - M))^T: the
 shared GEMM plus a sparse GEMM over the zeroed entries.
 
-Run-time storage is the zeroed set's positions only (`SparsePattern`: int16
-column indices + int32 row pointers, 2 bytes per zeroed entry). The values of
-W * (1 - M) are the shared weight's own, so they are gathered from it at op
-time instead of being stored per task (a stored CSR of them cost 8 bytes per
-entry: 4x the memory, for a gather that costs less than the sparse GEMM)."""
+Run-time storage is the zeroed set's positions (`SparsePattern`: int16 column
+indices + int32 row pointers, 2 bytes per zeroed entry). The values of
+W * (1 - M) are the shared weight's own: a task that has not run holds none of
+them, so many more tasks fit. Gathering them touches nearly every cache line of
+W (at 5% density), so a task that runs keeps its gathered values and int32
+columns (8 more bytes per entry, counted by `engine.memory()`) while it is among
+the VALUE_CACHE_TASKS most recently run mask tasks of the process."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
 
 from pets.pet.method import PetMethod, register
 from pets.pet.ops import HookKey, linear_keys
@@ -18,9 +25,25 @@ from pets.pet.sparse import SparsePattern, sparse_dtype, sparse_ops
 from pets.pet.targets import linear_path, linear_shape
 
 
-@dataclass
+VALUE_CACHE_TASKS = 64  # mask tasks whose gathered values stay resident (LRU per process)
+_recent: OrderedDict[int, weakref.ref] = OrderedDict()
+
+
+@dataclass(eq=False)
 class MaskState:
     zeroed: dict[HookKey, SparsePattern]  # positions of Z in W [out, in]
+    # (int32 columns [nnz], W's values [nnz]) per target, while the task runs recently
+    cached: dict[HookKey, tuple[Tensor, Tensor]] = field(default_factory=dict)
+
+
+def _touch(state: MaskState) -> None:
+    """Mark `state` as just run; the least recently run beyond the cap drop their values."""
+    _recent.pop(id(state), None)
+    _recent[id(state)] = weakref.ref(state)
+    while len(_recent) > VALUE_CACHE_TASKS:
+        _, ref = _recent.popitem(last=False)
+        if (old := ref()) is not None:
+            old.cached.clear()
 
 
 def _keys(spec, backbone) -> list[HookKey]:
@@ -35,8 +58,8 @@ def _name(k: HookKey) -> str:
 class Mask(PetMethod):
     name = "mask"
     default_density = 0.05
-    storage = ("zeroed positions only: int16 column indices + int32 row pointers; "
-               "W's values gathered from the shared weight per op")
+    storage = ("zeroed positions: int16 column indices + int32 row pointers; W's values "
+               "gathered from the shared weight on first use and kept for recently run tasks")
 
     def param_specs(self, spec, backbone):
         return {_name(k): ParamSpec((2, None), "index") for k in _keys(spec, backbone)}
@@ -62,9 +85,18 @@ class Mask(PetMethod):
     def ops(self, items, backbone):
         values_dtype = sparse_dtype(backbone.device, backbone.dtype)
 
-        def to_csr(key: HookKey, pattern: SparsePattern):
-            return pattern.csr_of(backbone.linear(key.layer, key.name)[0], values_dtype)
-        return sparse_ops([(s.zeroed, seg) for s, seg in items], -1.0, to_csr)
+        def to_csr(key: HookKey, state: MaskState):
+            pattern = state.zeroed[key]
+            if key not in state.cached:
+                col = pattern.col.to(torch.int32)
+                weight = backbone.linear(key.layer, key.name)[0]
+                state.cached[key] = (col, pattern.gather(weight).to(values_dtype))
+            col, values = state.cached[key]
+            return pattern.csr(values, col)
+
+        for state, _ in items:
+            _touch(state)
+        return sparse_ops([({k: s for k in s.zeroed}, seg) for s, seg in items], -1.0, to_csr)
 
     def merge_into(self, spec, params, sd):
         for name, idx in params.items():

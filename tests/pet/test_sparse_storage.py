@@ -62,3 +62,21 @@ def test_pattern_round_trip_and_gather():
     expected = torch.zeros_like(w)
     expected[idx[0], idx[1]] = w[idx[0], idx[1]]
     assert torch.equal(dense, expected)
+
+
+def test_mask_values_are_kept_for_recently_run_tasks_only(monkeypatch):
+    from pets.pet import mask
+
+    monkeypatch.setattr(mask, "VALUE_CACHE_TASKS", 1)
+    eng = _engine()
+    for name in ("a", "b"):
+        eng.add_task(pets.TaskSpec(name=name, pet="mask", density=0.05, num_labels=2))
+    idle = eng.memory().tasks["a"]
+    q = lambda task: pets.Query(task=task, input_ids=[101, 2000, 2001, 102])  # noqa: E731
+    first = eng.infer([q("a")])[0]
+    assert eng.memory().tasks["a"] > idle  # gathered values + int32 columns now resident
+    again = eng.infer([q("a")])[0]  # served from the kept values
+    torch.testing.assert_close(again.pooled, first.pooled, rtol=0, atol=0)
+    eng.infer([q("b")])  # b is now the most recently run: a drops its values
+    assert eng.memory().tasks["a"] == idle and eng.memory().tasks["b"] > idle
+    torch.testing.assert_close(eng.infer([q("a")])[0].pooled, first.pooled, rtol=0, atol=0)
