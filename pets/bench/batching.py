@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 import pets
@@ -19,7 +18,7 @@ from pets.batching.cost import CostModel
 from pets.batching.policies import POLICIES, plan
 from pets.bench.padding import normal_lengths
 from pets.bench.timing import sync
-from pets.bench.workloads import random_queries, round_robin_specs
+from pets.bench.workloads import mixed_engine, random_queries
 
 SCALES = {
     "quick": dict(preset="distilbert", queries=256, stds=(1, 2, 4, 8), task_counts=(32, 64, 128)),
@@ -43,9 +42,7 @@ class BatchingConfig:
 
 
 def run_batching(cfg: BatchingConfig = BatchingConfig(), *, progress: bool = True) -> pd.DataFrame:
-    eng = pets.PetsEngine.from_preset(cfg.preset, device=cfg.device, dtype=getattr(torch, cfg.dtype))
-    for spec in round_robin_specs(max(cfg.task_counts)):
-        eng.add_task(spec)
+    eng = mixed_engine(cfg.preset, max(cfg.task_counts), device=cfg.device, dtype=cfg.dtype)
     cost = CostModel.for_engine(eng)
     padding = cfg.padding or eng.padding
     names = list(eng.tasks)

@@ -6,14 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 import pets
 from pets.batching.cost import CostModel
 from pets.batching.policies.base import batch_of_queries
 from pets.bench.timing import median_time
-from pets.bench.workloads import random_queries, round_robin_specs
+from pets.bench.workloads import mixed_engine, random_queries
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,9 +47,7 @@ def random_batches(eng: pets.PetsEngine, n: int, max_batch: int, max_len: int,
 
 def run_costmodel(cfg: CostModelBenchConfig = CostModelBenchConfig(), *,
                   progress: bool = True) -> pd.DataFrame:
-    eng = pets.PetsEngine.from_preset(cfg.preset, device=cfg.device, dtype=getattr(torch, cfg.dtype))
-    for spec in round_robin_specs(cfg.tasks):
-        eng.add_task(spec)
+    eng = mixed_engine(cfg.preset, cfg.tasks, device=cfg.device, dtype=cfg.dtype)
     cost = CostModel.for_engine(eng)
     rows = []
     for batch in tqdm(random_batches(eng, cfg.batches, cfg.max_batch, cfg.max_len, cfg.seed),

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 import pets
 from pets.batching.batch import batch_by_task
 from pets.bench.timing import median_time
-from pets.bench.workloads import random_queries, round_robin_specs
+from pets.bench.workloads import mixed_engine, random_queries
 from pets.engine.execute import LoadedTask, run_batch
 
 
@@ -39,9 +39,7 @@ class OverheadConfig:
 
 def run_overhead(cfg: OverheadConfig = OverheadConfig(), *, progress: bool = True) -> pd.DataFrame:
     dtype = getattr(torch, cfg.dtype)
-    eng = pets.PetsEngine.from_preset(cfg.preset, device=cfg.device, dtype=dtype, seed=0)
-    for spec in round_robin_specs(cfg.tasks):
-        eng.add_task(spec)
+    eng = mixed_engine(cfg.preset, cfg.tasks, device=cfg.device, dtype=dtype)
     names = list(eng.tasks)
     queries = random_queries(names, [cfg.seq_len] * cfg.tasks, eng.config.vocab_size)
     batch = batch_by_task(queries)[0]

@@ -9,12 +9,11 @@ import random
 from dataclasses import dataclass
 
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 import pets
 from pets.bench.timing import median_time
-from pets.bench.workloads import random_queries, round_robin_specs
+from pets.bench.workloads import mixed_engine, random_queries
 from pets.batching.padding import PADDING_MODES
 from pets.engine.layout import build_layout
 
@@ -37,9 +36,7 @@ def normal_lengths(n: int, mean: float, std: float, *, seed: int = 0, max_len: i
 
 
 def run_padding(cfg: PaddingConfig = PaddingConfig(), *, progress: bool = True) -> pd.DataFrame:
-    eng = pets.PetsEngine.from_preset(cfg.preset, device=cfg.device, dtype=getattr(torch, cfg.dtype))
-    for spec in round_robin_specs(cfg.tasks):
-        eng.add_task(spec)
+    eng = mixed_engine(cfg.preset, cfg.tasks, device=cfg.device, dtype=cfg.dtype)
     lengths = normal_lengths(cfg.queries, cfg.mean_len, cfg.std_len)
     batch = pets.batching.batch_by_task(
         random_queries(list(eng.tasks), lengths, eng.config.vocab_size))[0]

@@ -24,7 +24,7 @@ import pets
 from pets.bench.fixedlen import fixed_batch, shape_label
 from pets.bench.interleave import interleaved_medians
 from pets.bench.scales import resolve
-from pets.bench.workloads import round_robin_specs
+from pets.bench.workloads import mixed_engine
 from pets.engine.layout import build_layout
 from pets.errors import InvalidSpecError
 from pets.pet.ops import HookFn, OpTable
@@ -61,9 +61,7 @@ def run_streams(scale: str = "quick", *, progress: bool = True, **overrides) -> 
     """One row per stream count (schedule = streams) plus the engine's default path."""
     cfg = resolve(SCALES, scale, overrides)
     require_cuda(cfg.device)
-    eng = pets.PetsEngine.from_preset(cfg.preset, device=cfg.device, dtype=getattr(torch, cfg.dtype))
-    for spec in round_robin_specs(cfg.tasks):
-        eng.add_task(spec)
+    eng = mixed_engine(cfg.preset, cfg.tasks, device=cfg.device, dtype=cfg.dtype)
     padding = cfg.padding or eng.padding
     batch = fixed_batch(list(eng.tasks), cfg.shape, eng.config.vocab_size)
     streams = [torch.cuda.Stream(cfg.device) for _ in range(max(cfg.stream_counts))]

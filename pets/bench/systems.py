@@ -24,7 +24,7 @@ from pets.batching.policies.base import batch_of_queries
 from pets.bench.fixedlen import PAPER_SHAPES, fixed_batch, shape_label
 from pets.bench.interleave import interleaved_medians
 from pets.bench.scales import resolve
-from pets.bench.workloads import round_robin_specs
+from pets.bench.workloads import mixed_engine
 from pets.errors import InvalidSpecError
 
 SYSTEM_NAMES = ("seqs", "pars", "pets")
@@ -83,9 +83,7 @@ def _run_on(copy: pets.PetsEngine, batch: Batch, padding: str, stream) -> None:
 def run_systems(scale: str = "quick", *, progress: bool = True, **overrides) -> pd.DataFrame:
     """One row per (shape, system, tasks): median seconds, queries/s, vs seqs."""
     cfg = resolve(SCALES, scale, overrides)
-    eng = pets.PetsEngine.from_preset(cfg.preset, device=cfg.device, dtype=getattr(torch, cfg.dtype))
-    for spec in round_robin_specs(max(cfg.task_counts)):
-        eng.add_task(spec)
+    eng = mixed_engine(cfg.preset, max(cfg.task_counts), device=cfg.device, dtype=cfg.dtype)
     names = list(eng.tasks)
     padding = cfg.padding or eng.padding
     needs_copies = {"seqs", "pars"} & set(cfg.systems)

@@ -12,14 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 import pets
 from pets.bench.fixedlen import PAPER_SHAPES, fixed_batch, shape_label
 from pets.bench.scales import resolve
 from pets.bench.interleave import interleaved_medians
-from pets.bench.workloads import round_robin_specs
+from pets.bench.workloads import mixed_engine
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,9 +41,7 @@ SCALES = {
 def run_throughput(scale: str = "quick", *, progress: bool = True, **overrides) -> pd.DataFrame:
     """One row per (shape, tasks): median seconds, queries/s, normalised to 1 task."""
     cfg = resolve(SCALES, scale, overrides)
-    eng = pets.PetsEngine.from_preset(cfg.preset, device=cfg.device, dtype=getattr(torch, cfg.dtype))
-    for spec in round_robin_specs(max(cfg.task_counts)):
-        eng.add_task(spec)
+    eng = mixed_engine(cfg.preset, max(cfg.task_counts), device=cfg.device, dtype=cfg.dtype)
     names = list(eng.tasks)
     padding = cfg.padding or eng.padding
     rows = []

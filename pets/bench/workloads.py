@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import random
 
+import torch
+
 import pets
 from pets.pet.spec import TaskSpec
 
@@ -34,3 +36,13 @@ def random_queries(tasks: list[str], lengths: list[int], vocab_size: int, *,
     return [pets.Query(task=tasks[i % len(tasks)], id=i,
                        input_ids=[101] + [rng.randrange(1000, vocab_size) for _ in range(n - 1)])
             for i, n in enumerate(lengths)]
+
+
+def mixed_engine(preset: str, tasks: int, *, device: str = "cpu", dtype: str | torch.dtype = "float32",
+                 mix=PAPER_MIX) -> pets.PetsEngine:
+    """An engine of `preset` holding `tasks` tasks round-robin over `mix` (seeded weights)."""
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    eng = pets.PetsEngine.from_preset(preset, device=device, dtype=dtype, seed=0)
+    for spec in round_robin_specs(tasks, mix=mix):
+        eng.add_task(spec)
+    return eng
