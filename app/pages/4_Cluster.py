@@ -10,21 +10,29 @@ import pandas as pd
 import streamlit as st
 
 import pets.viz
-from pets.batching.cost import data_dir
+from pets.batching.cost import CostModel, data_dir
+from pets.bench.cluster import worker_capacity
 from pets.cluster import BALANCERS, Catalog, ClusterConfig, Fault, replay_cluster
+from pets.config import preset as model_config
 from pets.serving import ServeConfig, TraceSpec, generate_trace
 
 from lib.ui import page, user_errors
 
 page("Cluster", "🖧")
-# one simulated worker's throughput per preset on this machine's committed profile (req/s)
-CAPACITY = {"bert-tiny": 3000.0, "distilbert": 57.0}
+PRESETS = ("bert-tiny", "distilbert")  # models with a committed CPU cost-model profile
+
+
+@st.cache_data(max_entries=4)
+def capacity(preset_name: str) -> float:
+    """One simulated worker's saturated throughput (req/s) under the committed profile."""
+    cfg = model_config(preset_name)
+    return worker_capacity(CostModel.for_model(preset_name, cfg), cfg.vocab_size)
 
 
 @st.cache_data(show_spinner="simulating the cluster ...", max_entries=16)
 def simulate(preset: str, workers: int, tasks: int, alpha: float, load: float, seconds: float,
              balancers: tuple[str, ...], budget: float, kill_at: float | None) -> dict:
-    rate = load * workers * CAPACITY[preset]
+    rate = load * workers * capacity(preset)
     trace = generate_trace(TraceSpec(requests=int(rate * seconds), rate=rate, tasks=tasks,
                                      alpha=alpha, cv=1.0, seed=0))
     catalog = Catalog.for_trace(trace, preset).shuffled(0)
@@ -41,7 +49,7 @@ def simulate(preset: str, workers: int, tasks: int, alpha: float, load: float, s
 def settings() -> dict | None:
     with st.form("cluster_settings"):
         c = st.columns(4)
-        preset = c[0].selectbox("Cost model", list(CAPACITY), index=1, key="cl_preset")
+        preset = c[0].selectbox("Cost model", PRESETS, index=1, key="cl_preset")
         workers = c[1].slider("Workers", 1, 16, 4, key="cl_workers")
         tasks = c[2].select_slider("Tasks", [8, 16, 32, 64, 128, 256], 64, key="cl_tasks")
         alpha = c[3].slider("Zipf skew alpha", 0.1, 2.0, 1.5, 0.1, key="cl_alpha")
