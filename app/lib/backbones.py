@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import streamlit as st
 
 import pets
-from pets.config import MINILM_NAME, minilm_path
+from pets.config import MINILM_NAME
+from pets.serving.dispatch import tokenizer
 
 DEFAULT_ENV = "PETS_DASHBOARD_BACKBONE"  # tests set bert-tiny here
 
@@ -61,14 +62,6 @@ def fork(engine: pets.PetsEngine) -> pets.PetsEngine:
     for name, spec in engine.tasks.items():
         out.add_task(spec, engine.task_params(name))
     return out
-
-
-@st.cache_resource(show_spinner="Loading the tokenizer…")
-def tokenizer():
-    """The uncased BERT WordPiece tokenizer shipped with MiniLM (every preset shares its vocab)."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(minilm_path())
 
 
 def tokenize(text: str, max_len: int) -> list[int]:

@@ -33,10 +33,6 @@ def user_errors(prefix: str = "") -> Iterator[None]:
         st.error(f"{prefix}{e}", icon="🚫")
 
 
-def mib(nbytes: float) -> str:
-    return f"{nbytes / 2**20:,.2f} MiB"
-
-
 def human_bytes(nbytes: float) -> str:
     for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if nbytes >= size:

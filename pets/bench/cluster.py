@@ -123,40 +123,42 @@ def run_ray_check(*, preset_name: str = "bert-tiny", workers: int = 2, tasks: in
     object store; beside it the sim backend on the same trace, for the direction. Policy
     `fixed`: on bert-tiny a DP's planning time (which the real executor counts and the sim
     does not) would be as large as the batches themselves."""
-    model = preset(preset_name)
-    cost = CostModel.for_model(preset_name, model)
-    names = Trace(tuple(TraceRow(0.0, f"task-{i}", 1) for i in range(tasks)))
-    catalog = Catalog.for_trace(names, preset_name, with_params=True)
     import ray
 
     from pets.cluster.ray_backend import actor_capacity
 
+    model = preset(preset_name)
+    names = Trace(tuple(TraceRow(0.0, f"task-{i}", 1) for i in range(tasks)))
+    catalog = Catalog.for_trace(names, preset_name, with_params=True)
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=max(2, workers), include_dashboard=False, log_to_driver=False,
                  logging_level="ERROR")
-    measured = actor_capacity(catalog, threads=1)
-    rate = load * workers * measured
-    # the sim's devices run at the actors' measured speed (the profile was taken in-process,
-    # with 2 threads and without Ray's own processes beside it)
-    cost = replace(cost, scale=cost.scale * worker_capacity(cost, model.vocab_size) / measured)
-    trace = generate_trace(TraceSpec(requests=int(rate * seconds), rate=rate, tasks=tasks,
-                                     alpha=alpha, cv=1.0, seed=seed))
-    catalog = catalog.shuffled(seed)
-    rows = []
-    for backend, balancer in ((b, name) for b in ("sim", "ray") for name in balancers):
-        rep = replay_cluster(trace, catalog, ClusterConfig(
-            workers=workers, backend=backend, balancer=balancer),
-            ServeConfig(policy="fixed", queue_limit=len(trace.rows) + 1), cost=cost,
-            progress=progress)
-        s = rep.summary()
-        rows.append(dict(backend=backend, preset=preset_name, workers=workers, tasks=tasks,
-                         alpha=alpha, balancer=balancer, offered_rps=rate,
-                         throughput_rps=s["throughput_rps"], p99_ms=s["p99_ms"],
-                         completed=s["completed"], requests=s["requests"],
-                         migrations=s["migrations"], moved_mb=s["moved_mb"]))
-    if started:
-        ray.shutdown()
+    try:
+        measured = actor_capacity(catalog, threads=1)
+        rate = load * workers * measured
+        # the sim's devices run at the actors' measured speed (the profile was taken in-process,
+        # with 2 threads and without Ray's own processes beside it)
+        cost = CostModel.for_model(preset_name, model)
+        cost = replace(cost, scale=cost.scale * worker_capacity(cost, model.vocab_size) / measured)
+        trace = generate_trace(TraceSpec(requests=int(rate * seconds), rate=rate, tasks=tasks,
+                                         alpha=alpha, cv=1.0, seed=seed))
+        catalog = catalog.shuffled(seed)
+        rows = []
+        for backend, balancer in ((b, name) for b in ("sim", "ray") for name in balancers):
+            rep = replay_cluster(trace, catalog, ClusterConfig(
+                workers=workers, backend=backend, balancer=balancer),
+                ServeConfig(policy="fixed", queue_limit=len(trace.rows) + 1), cost=cost,
+                progress=progress)
+            s = rep.summary()
+            rows.append(dict(backend=backend, preset=preset_name, workers=workers, tasks=tasks,
+                             alpha=alpha, balancer=balancer, offered_rps=rate,
+                             throughput_rps=s["throughput_rps"], p99_ms=s["p99_ms"],
+                             completed=s["completed"], requests=s["requests"],
+                             migrations=s["migrations"], moved_mb=s["moved_mb"]))
+    finally:
+        if started:
+            ray.shutdown()
     df = pd.DataFrame(rows)
     static = df[df.balancer == "static"].set_index("backend").throughput_rps
     df["vs_static"] = df.throughput_rps / df.backend.map(static)

@@ -83,29 +83,34 @@ def run_overhead(cfg: OverheadConfig = OverheadConfig(), *, progress: bool = Tru
     return df
 
 
-def _seqs(eng, queries, timer) -> float:
+def _per_task(eng, queries, timer, desc: str, build) -> float:
+    """Sum over tasks of timing `build(task, queries)()` on a per-task dense model, built
+    (untimed) and freed one task at a time so only one copy is alive."""
     total = 0.0
-    for task, qs in tqdm(batch_by_task(queries)[0].task_queries.items(), desc="seqs copies",
-                         leave=False):
-        copy = pets.baselines.dense_copy(eng, task)
-        total += timer(lambda: copy.infer(qs))
-        del copy
+    for task, qs in tqdm(batch_by_task(queries)[0].task_queries.items(), desc=desc, leave=False):
+        run = build(task, qs)
+        total += timer(run)
+        del run
     return total
 
 
+def _seqs(eng, queries, timer) -> float:
+    def build(task, qs):
+        copy = pets.baselines.dense_copy(eng, task)
+        return lambda: copy.infer(qs)
+    return _per_task(eng, queries, timer, "seqs copies", build)
+
+
 def _seqs_hf(eng, queries, timer) -> float:
-    total = 0.0
-    for task, qs in tqdm(batch_by_task(queries)[0].task_queries.items(), desc="seqs-hf copies",
-                         leave=False):
+    def build(task, qs):
         model = pets.baselines.dense_model(eng, task)
         ids = torch.tensor([q.input_ids for q in qs], device=eng.backbone.device)
 
         def run():
             with torch.inference_mode():
                 return model(input_ids=ids)
-        total += timer(run)
-        del model
-    return total
+        return run
+    return _per_task(eng, queries, timer, "seqs-hf copies", build)
 
 
 def _peft_rows(eng, queries, timer, padding, cfg) -> list[dict]:

@@ -124,22 +124,11 @@ def _seqs(eng: pets.PetsEngine, queries: list[pets.Query], cfg) -> tuple[float, 
 
 
 def _peft(eng: pets.PetsEngine, queries: list[pets.Query], cfg) -> tuple[float, int]:
-    model = pets.baselines.peft_model(eng, list(eng.tasks))
-    dev = eng.backbone.device
-    longest = max(q.length for q in queries)
-    ids = torch.zeros(len(queries), longest, dtype=torch.long, device=dev)
-    mask = torch.zeros_like(ids)
-    for i, q in enumerate(queries):
-        ids[i, :q.length] = torch.tensor(q.input_ids, device=dev)
-        mask[i, :q.length] = 1
-    adapters = [q.task for q in queries]
-
-    def forward():
-        with torch.inference_mode():
-            return model(input_ids=ids, attention_mask=mask, adapter_names=adapters)
-
+    """HF PEFT mixed-adapter batches, as the `peft` system of replays runs them."""
+    system, batch = make_system("peft", eng), batch_of_queries(queries)
+    model = system.model
     nbytes = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
-    return _time(forward, cfg), nbytes
+    return _time(lambda: system.run(batch), cfg), nbytes
 
 
 MEASURES: dict[str, Callable[..., tuple[float, int]]] = {"pets": _pets, "seqs": _seqs, "peft": _peft}

@@ -51,6 +51,8 @@ class Backend(ABC):
 
 
 class SimBackend(Backend):
+    """Virtual devices: PETs move as bookkeeping only, batches take the predicted time."""
+
     name, executor = "sim", "sim"
 
     def load(self, w, task, src):
@@ -70,6 +72,7 @@ def _ray_backend(*args, **kw) -> Backend:
 
 
 BACKENDS: dict[str, Callable[..., Backend]] = {"sim": SimBackend, "ray": _ray_backend}
+# Backend.executor by name, without importing ray (the cluster extra) to find out.
 EXECUTOR_OF = {"sim": "sim", "ray": "real"}
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -74,8 +73,9 @@ class Catalog:
             raise UnknownTaskError(f"task {task!r} is not in the cluster's catalog")
         return {k: v.detach().to("cpu") for k, v in self.host.task_params(task).items()}
 
-    def total_bytes(self, tasks: Sequence[str] | None = None) -> int:
-        return sum(self.sizes[t] for t in (self.specs if tasks is None else tasks))
+    def total_bytes(self) -> int:
+        """PET bytes of every task in the catalog."""
+        return sum(self.sizes.values())
 
 
 @lru_cache(maxsize=64)
@@ -93,6 +93,3 @@ def probe_bytes(preset_name: str, spec: TaskSpec) -> int:
 def _probe_engine(preset_name: str) -> pets.PetsEngine:
     return pets.PetsEngine.from_preset(preset_name, dtype=torch.float32)
 
-
-def sizes_mb(sizes: Mapping[str, int]) -> float:
-    return sum(sizes.values()) / 2**20

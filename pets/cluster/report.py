@@ -55,7 +55,7 @@ class ClusterReport:
         g = done.groupby("worker")
         out = pd.DataFrame({"completed": g.size(), "p99_ms": g.latency.quantile(0.99) * 1e3})
         out = out.reindex(range(self.workers), fill_value=0)
-        out["peak_pet_mb"] = [b / 2**20 for b in self.peak_pet_bytes] or 0.0
+        out["peak_pet_mb"] = [b / 2**20 for b in self.peak_pet_bytes]
         return out.rename_axis("worker").reset_index()
 
     def summary(self) -> dict:
@@ -67,5 +67,5 @@ class ClusterReport:
                  recoveries=int((landed.kind == "recover").sum()),
                  moved_mb=float(landed.nbytes.sum() / 2**20),
                  peak_pet_mb=max(self.peak_pet_bytes, default=0) / 2**20,
-                 rerouted=int((self.frame().hops > 0).sum()) if len(self.frame()) else 0)
+                 rerouted=sum(r.hops > 0 for r in self.report.records))
         return s

@@ -8,6 +8,7 @@ batch holding the oldest one runs.
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -51,15 +52,16 @@ def take_batch(queue: list[Query], plan: Policy, cost: CostModel, *, max_batch: 
     return batch, [q for q in queue if q.id not in taken], planning
 
 
-_TOKENIZER: list = []
+@lru_cache(maxsize=1)
+def tokenizer():
+    """The uncased BERT WordPiece tokenizer shipped with MiniLM (every preset shares its vocab)."""
+    from transformers import AutoTokenizer
+
+    from pets.config import minilm_path
+
+    return AutoTokenizer.from_pretrained(minilm_path())
 
 
 def tokenize(text: str) -> tuple[int, ...]:
-    """Token ids of `text` under the uncased BERT WordPiece vocabulary (shipped with MiniLM)."""
-    if not _TOKENIZER:
-        from transformers import AutoTokenizer
-
-        from pets.config import minilm_path
-
-        _TOKENIZER.append(AutoTokenizer.from_pretrained(minilm_path()))
-    return tuple(_TOKENIZER[0](text, truncation=False)["input_ids"])
+    """Token ids of `text` under that tokenizer, untruncated."""
+    return tuple(tokenizer()(text, truncation=False)["input_ids"])

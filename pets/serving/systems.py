@@ -132,7 +132,7 @@ class PeftSystem(System):
     def tasks_changed(self) -> None:
         super().tasks_changed()
         lora = [t for t, s in self.engine.tasks.items() if s.pet == "lora"]
-        self._model = pets.baselines.peft_model(self.engine, lora) if lora else None
+        self.model = pets.baselines.peft_model(self.engine, lora) if lora else None  # PeftModel
 
     def run(self, batch):
         dev = self.engine.backbone.device
@@ -143,7 +143,7 @@ class PeftSystem(System):
             ids[i, :q.length] = torch.tensor(q.input_ids, device=dev)
             mask[i, :q.length] = 1
         with torch.inference_mode():
-            return self._model(input_ids=ids, attention_mask=mask,
+            return self.model(input_ids=ids, attention_mask=mask,
                                adapter_names=[q.task for q in batch.queries])
 
     def predict(self, batch):
