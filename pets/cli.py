@@ -34,7 +34,7 @@ def _profile(args: argparse.Namespace) -> int:
 
     from pets.batching.cost import profile_path
     from pets.batching.profiler import calibrate, profile_engine, with_scale
-    from pets.bench.timing import device_slug
+    from pets.timing import device_slug
 
     eng = pets.PetsEngine.from_preset(args.preset, device=args.device, dtype=getattr(torch, args.dtype))
     out = Path(args.out or profile_path(device_slug(args.device), args.preset, args.dtype))
@@ -60,7 +60,7 @@ def _show(df: pd.DataFrame) -> None:
 
 
 def _save(df: pd.DataFrame, args: argparse.Namespace, stem: str) -> None:
-    from pets.bench.timing import device_slug
+    from pets.timing import device_slug
 
     out = Path(args.out or f"docs/results/{device_slug(args.device)}/{stem}.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -188,16 +188,25 @@ def _bench_replay(args: argparse.Namespace) -> int:
 
 
 def _bench_cluster(args: argparse.Namespace) -> int:
-    from pets.cluster.cli import bench_cluster
+    from pets.bench.cluster import cluster_config, headline, run_cluster_bench
 
-    _save(bench_cluster(args), args, "cluster")
+    kw = {"preset": args.preset} if args.preset else {}
+    if args.tasks:
+        kw["task_counts"] = (args.tasks,)
+    df = run_cluster_bench(cluster_config(args.scale, **kw))
+    print(df.pivot_table(index=["budget", "tasks", "workers", "alpha"], columns="balancer",
+                         values="vs_static").round(2).to_string())
+    print("\n".join(headline(df)))
+    _save(df, args, "cluster")
     return 0
 
 
 def _bench_cluster_ray(args: argparse.Namespace) -> int:
-    from pets.cluster.cli import bench_cluster_ray
+    from pets.bench.cluster_ray import run_ray_check
 
-    _save(bench_cluster_ray(args), args, "cluster-ray")
+    df = run_ray_check(preset_name=args.preset or "bert-tiny", tasks=args.tasks or 16)
+    print(df.round(3).to_string(index=False))
+    _save(df, args, "cluster-ray")
     return 0
 
 

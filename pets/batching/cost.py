@@ -88,7 +88,7 @@ class CostModel:
     @classmethod
     def for_engine(cls, engine) -> "CostModel":
         """The profile of this engine's model on its device, else the analytic model."""
-        from pets.bench.timing import device_slug
+        from pets.timing import device_slug
 
         bb = engine.backbone
         return cls.for_model(engine.model_name, engine.config, device_slug(bb.device),

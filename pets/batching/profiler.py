@@ -16,11 +16,12 @@ from tqdm.auto import tqdm
 
 import pets
 from pets.batching.analytic import GRID_BATCHES, GRID_SEQS
-from pets.bench.timing import sync, time_once
-from pets.bench.workloads import PAPER_MIX, random_queries
+from pets.batching.synthetic import random_queries
 from pets.engine.execute import LoadedTask, pet_ops, run_batch
 from pets.engine.layout import build_layout
+from pets.pet.mixes import PAPER_MIX
 from pets.pet.ops import HookKey
+from pets.timing import sync, time_once
 
 
 def profile_engine(eng: pets.PetsEngine, *, batches: Iterable[int] = GRID_BATCHES,
@@ -106,8 +107,8 @@ def calibrate(eng: pets.PetsEngine, profile: pd.DataFrame, *, batches: int = 30,
     The seed differs from `pets bench costmodel`'s, so that benchmark stays held-out.
     """
     from pets.batching.cost import CostModel
-    from pets.bench.costmodel import random_batches
-    from pets.bench.workloads import round_robin_specs
+    from pets.batching.synthetic import random_batches
+    from pets.pet.mixes import round_robin_specs
 
     eng = pets.PetsEngine(eng.backbone, seed=eng.seed, model_name=eng.model_name)
     for spec in round_robin_specs(32):

@@ -16,9 +16,10 @@ from tqdm.auto import tqdm
 import pets
 from pets.batching.cost import CostModel
 from pets.batching.policies import POLICIES, plan
-from pets.bench.padding import normal_lengths
-from pets.bench.timing import sync
-from pets.bench.workloads import mixed_engine, random_queries
+from pets.batching.synthetic import normal_lengths
+from pets.batching.synthetic import random_queries
+from pets.bench.workloads import mixed_engine
+from pets.timing import sync
 
 SCALES = {
     "quick": dict(preset="distilbert", queries=256, stds=(1, 2, 4, 8), task_counts=(32, 64, 128)),

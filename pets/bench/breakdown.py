@@ -25,12 +25,12 @@ from tqdm.auto import tqdm
 import pets
 from pets.bench.fixedlen import PAPER_SHAPES, fixed_batch, shape_label
 from pets.bench.scales import resolve
-from pets.bench.timing import time_once
-from pets.bench.workloads import PET_GROUPS
+from pets.config import preset as model_preset
 from pets.engine.backbone import Backbone
 from pets.engine.execute import LoadedTask, run_batch
 from pets.errors import InvalidSpecError
-from pets.config import preset as model_preset
+from pets.pet.mixes import PET_GROUPS
+from pets.timing import time_once
 
 
 @dataclass(frozen=True, kw_only=True)

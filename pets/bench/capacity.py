@@ -25,11 +25,11 @@ from tqdm.auto import tqdm
 
 import pets
 from pets.bench.scales import resolve
-from pets.bench.workloads import PET_GROUPS as GROUPS
-from pets.engine.backbone import Backbone
 from pets.config import preset as model_preset
+from pets.engine.backbone import Backbone
 from pets.errors import InvalidSpecError
 from pets.pet.method import get_method, nbytes
+from pets.pet.mixes import PET_GROUPS as GROUPS
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,17 +11,18 @@ Tasks are placed in a seeded random order: no balancer knows popularity up front
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from pets.batching.cost import CostModel
 from pets.batching.policies.base import batch_of_queries
-from pets.bench.workloads import PAPER_MIX, random_queries
-from pets.config import preset
+from pets.batching.synthetic import random_queries
 from pets.cluster import Catalog, ClusterConfig, replay_cluster
-from pets.serving import ServeConfig, Trace, TraceRow, TraceSpec, generate_trace
+from pets.config import preset
+from pets.pet.mixes import PAPER_MIX
+from pets.serving import ServeConfig, TraceSpec, generate_trace
 
 SCALES = {
     "quick": dict(alphas=(0.5, 1.0, 1.5), task_counts=(64, 256), worker_counts=(4, 8), seconds=8.0),
@@ -113,53 +114,3 @@ def headline(df: pd.DataFrame, target: float = 1.29) -> list[str]:
                      f"{'met' if mig.min() >= target else 'NOT met'} (min {mig.min():.2f})")
     return lines
 
-
-def run_ray_check(*, preset_name: str = "bert-tiny", workers: int = 2, tasks: int = 16,
-                  alpha: float = 1.5, seconds: float = 2.0, load: float = 3.0,
-                  balancers: tuple[str, ...] = ("static", "migrate"), seed: int = 0,
-                  progress: bool = True) -> pd.DataFrame:
-    """The same comparison for real: Ray actors on this machine (one thread each), batches
-    really executed and timed inside each actor, PETs shipped between actors through Ray's
-    object store; beside it the sim backend on the same trace, for the direction. Policy
-    `fixed`: on bert-tiny a DP's planning time (which the real executor counts and the sim
-    does not) would be as large as the batches themselves."""
-    import ray
-
-    from pets.cluster.ray_backend import actor_capacity
-
-    model = preset(preset_name)
-    names = Trace(tuple(TraceRow(0.0, f"task-{i}", 1) for i in range(tasks)))
-    catalog = Catalog.for_trace(names, preset_name, with_params=True)
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=max(2, workers), include_dashboard=False, log_to_driver=False,
-                 logging_level="ERROR")
-    try:
-        measured = actor_capacity(catalog, threads=1)
-        rate = load * workers * measured
-        # the sim's devices run at the actors' measured speed (the profile was taken in-process,
-        # with 2 threads and without Ray's own processes beside it)
-        cost = CostModel.for_model(preset_name, model)
-        cost = replace(cost, scale=cost.scale * worker_capacity(cost, model.vocab_size) / measured)
-        trace = generate_trace(TraceSpec(requests=int(rate * seconds), rate=rate, tasks=tasks,
-                                         alpha=alpha, cv=1.0, seed=seed))
-        catalog = catalog.shuffled(seed)
-        rows = []
-        for backend, balancer in ((b, name) for b in ("sim", "ray") for name in balancers):
-            rep = replay_cluster(trace, catalog, ClusterConfig(
-                workers=workers, backend=backend, balancer=balancer),
-                ServeConfig(policy="fixed", queue_limit=len(trace.rows) + 1), cost=cost,
-                progress=progress)
-            s = rep.summary()
-            rows.append(dict(backend=backend, preset=preset_name, workers=workers, tasks=tasks,
-                             alpha=alpha, balancer=balancer, offered_rps=rate,
-                             throughput_rps=s["throughput_rps"], p99_ms=s["p99_ms"],
-                             completed=s["completed"], requests=s["requests"],
-                             migrations=s["migrations"], moved_mb=s["moved_mb"]))
-    finally:
-        if started:
-            ray.shutdown()
-    df = pd.DataFrame(rows)
-    static = df[df.balancer == "static"].set_index("backend").throughput_rps
-    df["vs_static"] = df.throughput_rps / df.backend.map(static)
-    return df

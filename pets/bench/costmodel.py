@@ -1,18 +1,16 @@
 """`pets bench costmodel`: predicted vs measured latency of random mixed batches."""
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-import pets
 from pets.batching.cost import CostModel
-from pets.batching.policies.base import batch_of_queries
-from pets.bench.timing import median_time
-from pets.bench.workloads import mixed_engine, random_queries
+from pets.batching.synthetic import random_batches
+from pets.bench.workloads import mixed_engine
+from pets.timing import median_time
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,22 +25,6 @@ class CostModelBenchConfig:
     device: str = "cpu"
     dtype: str = "float32"
     seed: int = 0
-
-
-def random_batches(eng: pets.PetsEngine, n: int, max_batch: int, max_len: int,
-                   seed: int) -> list[pets.Batch]:
-    """Mixed batches: 1..max_batch queries over 1..16 tasks, lengths uniform in 1..max_len."""
-    rng = random.Random(seed)
-    names = list(eng.tasks)
-    out = []
-    for i in range(n):
-        size = rng.randint(1, max_batch)
-        tasks = rng.sample(names, rng.randint(1, min(size, 16, len(names))))
-        lengths = [rng.randint(1, max_len) for _ in range(size)]
-        qs = random_queries([tasks[j % len(tasks)] for j in range(size)], lengths,
-                            eng.config.vocab_size, seed=seed * 100_003 + i)
-        out.append(batch_of_queries(qs))
-    return out
 
 
 def run_costmodel(cfg: CostModelBenchConfig = CostModelBenchConfig(), *,

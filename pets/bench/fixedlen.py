@@ -3,7 +3,7 @@ same number of queries of one length ("per-task batch {b, L}")."""
 from __future__ import annotations
 
 from pets.batching.batch import Batch, batch_by_task
-from pets.bench.workloads import random_queries
+from pets.batching.synthetic import random_queries
 
 # (queries per task, tokens per query), as in the paper
 PAPER_SHAPES: tuple[tuple[int, int], ...] = ((1, 128), (2, 64), (4, 32))

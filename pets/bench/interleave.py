@@ -10,7 +10,7 @@ import statistics
 import time
 from typing import Callable, Hashable, Mapping
 
-from pets.bench.timing import sync
+from pets.timing import sync
 
 
 def interleaved_medians(cases: Mapping[Hashable, Callable[[], object]], device: str, *,

@@ -20,9 +20,10 @@ from tqdm.auto import tqdm
 
 import pets
 from pets.batching.batch import batch_by_task
-from pets.bench.timing import median_time
-from pets.bench.workloads import mixed_engine, random_queries
+from pets.batching.synthetic import random_queries
+from pets.bench.workloads import mixed_engine
 from pets.engine.execute import LoadedTask, run_batch
+from pets.timing import median_time
 
 
 @dataclass(frozen=True, kw_only=True)

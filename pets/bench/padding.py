@@ -5,17 +5,17 @@ as one task-contiguous batch per padding mode; prints padded tokens and time.
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 import pets
-from pets.bench.timing import median_time
-from pets.bench.workloads import mixed_engine, random_queries
 from pets.batching.padding import PADDING_MODES
+from pets.batching.synthetic import normal_lengths, random_queries
+from pets.bench.workloads import mixed_engine
 from pets.engine.layout import build_layout
+from pets.timing import median_time
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,11 +28,6 @@ class PaddingConfig:
     repeats: int = 5
     device: str = "cpu"
     dtype: str = "float32"
-
-
-def normal_lengths(n: int, mean: float, std: float, *, seed: int = 0, max_len: int = 128) -> list[int]:
-    rng = random.Random(seed)
-    return [min(max_len, max(1, round(rng.gauss(mean, std)))) for _ in range(n)]
 
 
 def run_padding(cfg: PaddingConfig = PaddingConfig(), *, progress: bool = True) -> pd.DataFrame:

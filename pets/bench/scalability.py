@@ -25,14 +25,15 @@ import torch
 
 import pets
 from pets.batching.policies.base import batch_of_queries
-from pets.bench.timing import device_slug, median_time
-from pets.bench.workloads import PAPER_MIX, random_queries
+from pets.batching.synthetic import random_queries
 from pets.errors import InvalidSpecError
+from pets.pet.mixes import LORA_MIX, PAPER_MIX
 from pets.pet.spec import TaskSpec
 from pets.serving.systems import make_system
+from pets.timing import device_slug, median_time
 
 MIXES: dict[str, tuple[dict, ...]] = {
-    "lora": (dict(pet="lora", rank=8, alpha=16, targets=("query", "value")),),
+    "lora": LORA_MIX,
     "paper": PAPER_MIX,
 }
 SYSTEMS = ("pets", "seqs", "peft")

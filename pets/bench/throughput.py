@@ -16,8 +16,8 @@ from tqdm.auto import tqdm
 
 import pets
 from pets.bench.fixedlen import PAPER_SHAPES, fixed_batch, shape_label
-from pets.bench.scales import resolve
 from pets.bench.interleave import interleaved_medians
+from pets.bench.scales import resolve
 from pets.bench.workloads import mixed_engine
 
 

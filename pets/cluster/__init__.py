@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from pets.batching.cost import CostModel
-from pets.cluster.backends import BACKENDS, WorkerLost
+from pets.cluster.backend import WorkerLost
+from pets.cluster.backends import BACKENDS
 from pets.cluster.balancers import BALANCERS, Balancer, LoadView, Move, register_balancer
 from pets.cluster.catalog import Catalog
 from pets.cluster.config import ClusterConfig, Fault

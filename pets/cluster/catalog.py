@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 import pets
-from pets.bench.workloads import PAPER_MIX
+from pets.pet.mixes import PAPER_MIX
 from pets.config import ModelConfig, preset
 from pets.errors import InvalidSpecError, UnknownTaskError
 from pets.pet.spec import TaskSpec

@@ -1,4 +1,4 @@
-"""`pets cluster replay` and `pets bench cluster`."""
+"""`pets cluster replay`: its options and what it prints and writes."""
 from __future__ import annotations
 
 import argparse
@@ -79,23 +79,3 @@ def add_cluster_parser(sub) -> None:
     rep.add_argument("--out", default=None, help="folder for the CSVs (default out/cluster)")
     rep.set_defaults(fn=cluster_replay)
 
-
-def bench_cluster(args: argparse.Namespace) -> pd.DataFrame:
-    from pets.bench.cluster import cluster_config, headline, run_cluster_bench
-
-    kw = {"preset": args.preset} if args.preset else {}
-    if args.tasks:
-        kw["task_counts"] = (args.tasks,)
-    df = run_cluster_bench(cluster_config(args.scale, **kw))
-    print(df.pivot_table(index=["budget", "tasks", "workers", "alpha"], columns="balancer",
-                         values="vs_static").round(2).to_string())
-    print("\n".join(headline(df)))
-    return df
-
-
-def bench_cluster_ray(args: argparse.Namespace) -> pd.DataFrame:
-    from pets.bench.cluster import run_ray_check
-
-    df = run_ray_check(preset_name=args.preset or "bert-tiny", tasks=args.tasks or 16)
-    print(df.round(3).to_string(index=False))
-    return df

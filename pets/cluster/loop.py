@@ -27,7 +27,8 @@ from pets.batching.cost import CostModel
 from pets.batching.padding import DEFAULT_PADDING
 from pets.batching.policies import get_policy
 from pets.batching.query import Query, check_query
-from pets.cluster.backends import EXECUTOR_OF, WorkerLost, make_backend
+from pets.cluster.backend import WorkerLost
+from pets.cluster.backends import EXECUTOR_OF, make_backend
 from pets.cluster.balancers import get_balancer
 from pets.cluster.catalog import Catalog
 from pets.cluster.config import ClusterConfig

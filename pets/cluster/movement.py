@@ -8,7 +8,7 @@ Backend calls that find a worker dead turn into that worker's death, never an er
 """
 from __future__ import annotations
 
-from pets.cluster.backends import WorkerLost
+from pets.cluster.backend import WorkerLost
 from pets.cluster.balancers import COPY, DROP, MOVE, Move, make_room
 from pets.cluster.events import LANDED, RECOVER
 from pets.cluster.report import Migration

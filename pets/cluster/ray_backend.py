@@ -11,15 +11,14 @@ link time for them.
 """
 from __future__ import annotations
 
-import time
-
 import ray
 import torch
 from ray import exceptions as rx
 
 from pets.batching.batch import Batch
-from pets.cluster.backends import Backend, WorkerLost
+from pets.cluster.backend import Backend, WorkerLost
 from pets.errors import InvalidSpecError
+from pets.timing import timed_call
 
 # What a dead or unreachable actor looks like (a Python error inside a method is RayTaskError
 # and is re-raised as itself: the worker is fine, the call was bad).
@@ -51,13 +50,7 @@ class WorkerActor:
         self.engine.remove_task(task)
 
     def run(self, batch: Batch, padding: str):
-        from pets.bench.timing import sync
-
-        sync(self.device)
-        start = time.perf_counter()
-        out = self.engine.run(batch, padding=padding)
-        sync(self.device)
-        seconds = time.perf_counter() - start
+        seconds, out = timed_call(lambda: self.engine.run(batch, padding=padding), self.device)
         return seconds, [r.__class__(r.query_id, r.task, r.pooled.cpu(),
                                      None if r.logits is None else r.logits.cpu()) for r in out]
 
@@ -72,7 +65,7 @@ class WorkerActor:
 
 
 class RayBackend(Backend):
-    name, executor = "ray", "real"
+    name = "ray"
 
     def __init__(self, catalog, costs, *, padding, address: str | None = None,
                  devices: tuple[str, ...] | None = None, threads: int = 1,
@@ -155,20 +148,3 @@ class RayBackend(Backend):
         if self._started_ray:
             ray.shutdown()
 
-
-def actor_capacity(catalog, *, threads: int = 1, max_batch: int = 32, mean_len: int = 32) -> float:
-    """Requests/s of one worker actor (as the Ray backend makes them) running full mixed batches
-    of the catalog's tasks. Needs Ray initialised."""
-    from pets.batching.policies.base import batch_of_queries
-    from pets.bench.workloads import random_queries
-
-    host = catalog.host
-    sd = ray.put({k: v.detach().cpu() for k, v in host.backbone.state_dict().items()})
-    actor = WorkerActor.options(num_cpus=1).remote(host.model_name, host.config, sd, "cpu", threads)
-    try:
-        names = catalog.tasks[:max_batch]
-        ray.get([actor.add.remote(catalog.specs[t], catalog.params(t)) for t in names])
-        batch = batch_of_queries(random_queries(names, [mean_len] * max_batch, host.config.vocab_size))
-        return ray.get(actor.capacity.remote(batch, host.padding))
-    finally:
-        ray.kill(actor, no_restart=True)

@@ -10,11 +10,11 @@ from torch import Tensor
 
 from pets.pet.ops import OpTable, Segment
 from pets.pet.params import ParamSpec
-from pets.pet.spec import TaskSpec
 from pets.pet.targets import LINEAR_TARGETS
 
 if TYPE_CHECKING:
     from pets.engine.backbone import Backbone
+    from pets.pet.spec import TaskSpec
 
 
 class PetMethod(ABC):

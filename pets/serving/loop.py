@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from pets.batching.batch import Batch
 from pets.batching.policies import POLICIES, get_policy
 from pets.batching.query import Query
-from pets.bench.timing import sync
+from pets.timing import sync
 from pets.errors import InvalidSpecError, PetsError
 from pets.serving.dispatch import due_at, query_of, take_batch
 from pets.serving.metrics import Report, RequestRecord

@@ -5,7 +5,7 @@ import torch
 
 import pets
 from pets.batching.cost import CostModel
-from pets.bench.workloads import PAPER_MIX
+from pets.pet.mixes import PAPER_MIX
 from pets.serving.loop import ServeConfig, ServingLoop
 from pets.serving.metrics import Report
 from pets.serving.systems import make_system

@@ -101,7 +101,8 @@ def test_calibration_row_scales_every_prediction(tmp_path):
 @pytest.mark.parametrize("padding", ["macro", "mini", "none"])
 def test_plan_cost_is_the_sum_of_batch_costs(padding):
     from pets.batching.policies import plan
-    from pets.bench.workloads import random_queries, round_robin_specs
+    from pets.batching.synthetic import random_queries
+    from pets.pet.mixes import round_robin_specs
 
     specs = round_robin_specs(7)
     cm = CostModel.analytic(pets.PRESETS["distilbert"]).with_tasks({s.name: s for s in specs})

@@ -13,7 +13,7 @@ from pets.batching.policies.base import by_length, by_task_then_length
 from pets.batching.policies.coordinated import alpha_groups, minibatches
 from pets.batching.policies.dp import exhaustive_segments, segment_dp
 from pets.batching.policies.ours import window_costs
-from pets.bench.workloads import random_queries, round_robin_specs
+from pets.pet.mixes import round_robin_specs
 
 SPECS = round_robin_specs(10)
 COST = CostModel.analytic(pets.PRESETS["distilbert"]).with_tasks({s.name: s for s in SPECS})

@@ -6,7 +6,7 @@ import pytest
 import pets
 import pets.viz
 from pets.bench.capacity import run_capacity, summary_lines
-from pets.bench.workloads import PET_GROUPS
+from pets.pet.mixes import PET_GROUPS
 
 
 @pytest.fixture(scope="module")

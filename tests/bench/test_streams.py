@@ -7,7 +7,7 @@ import torch
 import pets
 from pets.bench.fixedlen import fixed_batch
 from pets.bench.streams import _run_scheduled, run_streams
-from pets.bench.workloads import round_robin_specs
+from pets.pet.mixes import round_robin_specs
 
 
 def test_cpu_says_it_needs_a_gpu():

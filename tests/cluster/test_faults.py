@@ -6,7 +6,8 @@ import pytest
 
 from pets.cluster import Catalog, ClusterConfig, ClusterLoop, Fault, LoadView, Placement
 from pets.cluster import backends as B
-from pets.cluster.backends import SimBackend, WorkerLost
+from pets.cluster.backend import WorkerLost
+from pets.cluster.backends import SimBackend
 from pets.cluster.balancers import get_balancer
 from pets.serving import ServeConfig, Trace, TraceRow, TraceSpec, generate_trace
 

@@ -1,0 +1,86 @@
+"""`pets bench cluster-ray`: the cluster comparison on real Ray actors beside the sim.
+
+Needs the `cluster` extra (ray). One worker actor's measured capacity sets the offered
+load and the sim's device speed, so both backends see the same saturation.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+
+from pets.batching.cost import CostModel
+from pets.batching.policies.base import batch_of_queries
+from pets.batching.synthetic import random_queries
+from pets.bench.cluster import worker_capacity
+from pets.cluster import Catalog, ClusterConfig, replay_cluster
+from pets.config import preset
+from pets.serving import ServeConfig, Trace, TraceRow, TraceSpec, generate_trace
+
+
+def actor_capacity(catalog, *, threads: int = 1, max_batch: int = 32, mean_len: int = 32) -> float:
+    """Requests/s of one worker actor (as the Ray backend makes them) running full mixed batches
+    of the catalog's tasks. Needs Ray initialised."""
+    import ray
+
+    from pets.cluster.ray_backend import WorkerActor
+
+    host = catalog.host
+    sd = ray.put({k: v.detach().cpu() for k, v in host.backbone.state_dict().items()})
+    actor = WorkerActor.options(num_cpus=1).remote(host.model_name, host.config, sd, "cpu", threads)
+    try:
+        names = catalog.tasks[:max_batch]
+        ray.get([actor.add.remote(catalog.specs[t], catalog.params(t)) for t in names])
+        batch = batch_of_queries(random_queries(names, [mean_len] * max_batch, host.config.vocab_size))
+        return ray.get(actor.capacity.remote(batch, host.padding))
+    finally:
+        ray.kill(actor, no_restart=True)
+
+
+def run_ray_check(*, preset_name: str = "bert-tiny", workers: int = 2, tasks: int = 16,
+                  alpha: float = 1.5, seconds: float = 2.0, load: float = 3.0,
+                  balancers: tuple[str, ...] = ("static", "migrate"), seed: int = 0,
+                  progress: bool = True) -> pd.DataFrame:
+    """The same comparison for real: Ray actors on this machine (one thread each), batches
+    really executed and timed inside each actor, PETs shipped between actors through Ray's
+    object store; beside it the sim backend on the same trace, for the direction. Policy
+    `fixed`: on bert-tiny a DP's planning time (which the real executor counts and the sim
+    does not) would be as large as the batches themselves."""
+    import ray
+
+    model = preset(preset_name)
+    names = Trace(tuple(TraceRow(0.0, f"task-{i}", 1) for i in range(tasks)))
+    catalog = Catalog.for_trace(names, preset_name, with_params=True)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=max(2, workers), include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR")
+    try:
+        measured = actor_capacity(catalog, threads=1)
+        rate = load * workers * measured
+        # the sim's devices run at the actors' measured speed (the profile was taken in-process,
+        # with 2 threads and without Ray's own processes beside it)
+        cost = CostModel.for_model(preset_name, model)
+        cost = replace(cost, scale=cost.scale * worker_capacity(cost, model.vocab_size) / measured)
+        trace = generate_trace(TraceSpec(requests=int(rate * seconds), rate=rate, tasks=tasks,
+                                         alpha=alpha, cv=1.0, seed=seed))
+        catalog = catalog.shuffled(seed)
+        rows = []
+        for backend, balancer in ((b, name) for b in ("sim", "ray") for name in balancers):
+            rep = replay_cluster(trace, catalog, ClusterConfig(
+                workers=workers, backend=backend, balancer=balancer),
+                ServeConfig(policy="fixed", queue_limit=len(trace.rows) + 1), cost=cost,
+                progress=progress)
+            s = rep.summary()
+            rows.append(dict(backend=backend, preset=preset_name, workers=workers, tasks=tasks,
+                             alpha=alpha, balancer=balancer, offered_rps=rate,
+                             throughput_rps=s["throughput_rps"], p99_ms=s["p99_ms"],
+                             completed=s["completed"], requests=s["requests"],
+                             migrations=s["migrations"], moved_mb=s["moved_mb"]))
+    finally:
+        if started:
+            ray.shutdown()
+    df = pd.DataFrame(rows)
+    static = df[df.balancer == "static"].set_index("backend").throughput_rps
+    df["vs_static"] = df.throughput_rps / df.backend.map(static)
+    return df
