@@ -42,10 +42,6 @@ class ModelConfig:
                 f"num_attention_heads {self.num_attention_heads}"
             )
 
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_attention_heads
-
     def to_hf(self, **extra: Any):
         """The equivalent `transformers.BertConfig` (dropout off: inference only)."""
         from transformers import BertConfig

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import accumulate
 from typing import Sequence
 
 from pets.batching.query import Query, as_queries
@@ -41,10 +40,8 @@ class MiniBatch:
 
 @dataclass(frozen=True)
 class Batch:
-    """An ordered list of mini-batches, run together.
-
-    `offsets[i]` is the index of mini-batch i's first query: cumsum([0] + sizes).
-    """
+    """An ordered list of mini-batches, run together; the engine derives the token
+    segments of each task from it (`pets.engine.layout`)."""
 
     minibatches: tuple[MiniBatch, ...]
 
@@ -64,10 +61,6 @@ class Batch:
     @cached_property
     def queries(self) -> list[Query]:
         return [q for mb in self.minibatches for q in mb.queries]
-
-    @cached_property
-    def offsets(self) -> list[int]:
-        return list(accumulate((len(mb.queries) for mb in self.minibatches), initial=0))
 
     @property
     def lengths(self) -> list[int]:

@@ -1,5 +1,13 @@
-"""Event kinds of the cluster loop. At the same instant a batch finishing or a PET
-landing frees capacity before a fault; arrivals see the result; timers and balancer
+"""Event kinds of the cluster loop, in their order at one instant: a batch finishing or a
+PET landing frees capacity before a fault; arrivals see the result; timers and balancer
 rounds come last."""
-DONE, LANDED, FAULT, ARRIVAL, TIMER, TICK = range(6)
-RECOVER = "recover"  # a migration from the host store after a worker died
+from enum import IntEnum
+
+
+class Kind(IntEnum):
+    DONE = 0
+    LANDED = 1
+    FAULT = 2
+    ARRIVAL = 3
+    TIMER = 4
+    TICK = 5

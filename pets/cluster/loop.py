@@ -1,11 +1,10 @@
 """The cluster loop: one discrete-event simulation of N workers behind a router.
 
-Events sit in a heap of (time, kind, seq, payload); handlers return the events they
-cause. A request goes to the least-loaded live worker holding its task (outstanding
+Events run on the serving loop's core (`pets.serving.events`): a heap of (time, kind,
+seq, payload) whose handlers return the events they cause. A request goes to the least-loaded live worker holding its task (outstanding
 tokens, queued plus running); each worker batches its own queue exactly as the
 single-server loop does (`pets.serving.dispatch`). Every `interval_s` the loop samples
-per-worker load and asks the balancer for moves, which `pets.cluster.movement` carries
-out; requests of a task with no routable copy wait (parked) until one lands. A worker
+per-worker load and asks the balancer for moves, which a `Movement` carries out; requests of a task with no routable copy wait (parked) until one lands. A worker
 that dies hands its queued and running requests back to the router and its tasks are
 re-placed from the host store. Every request ends completed, rejected or failed, with a
 reason.
@@ -13,14 +12,8 @@ reason.
 from __future__ import annotations
 
 import bisect
-import heapq
-import itertools
-from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Sequence
-
-import numpy as np
-from tqdm.auto import tqdm
 
 from pets.batching.batch import Batch
 from pets.batching.cost import CostModel
@@ -32,15 +25,16 @@ from pets.cluster.backends import EXECUTOR_OF, make_backend
 from pets.cluster.balancers import get_balancer
 from pets.cluster.catalog import Catalog
 from pets.cluster.config import ClusterConfig
-from pets.cluster.events import ARRIVAL, DONE, FAULT, LANDED, TICK, TIMER
+from pets.cluster.events import Kind
 from pets.cluster.monitor import LoadMonitor
 from pets.cluster.movement import Movement
 from pets.cluster.placement import Placement
 from pets.cluster.report import ClusterRecord, ClusterReport
 from pets.errors import InvalidSpecError, PetsError
 from pets.serving.dispatch import due_at, query_of, take_batch
+from pets.serving.events import EventCore, Hook, drive
+from pets.serving.ledger import Ledger
 from pets.serving.loop import ServeConfig
-from pets.serving.metrics import Report
 from pets.serving.trace import Trace
 
 
@@ -58,7 +52,7 @@ class Worker:
         return self.queued_tokens + (sum(self.running.lengths) if self.running else 0)
 
 
-class ClusterLoop(Movement):
+class ClusterLoop:
     """Replays one trace on a cluster. Ids, clock and events belong to the instance.
 
     `cost`: one cost model for every device, or one per worker (heterogeneous devices);
@@ -78,7 +72,9 @@ class ClusterLoop(Movement):
         self._plan = get_policy(self.serve.policy)
 
     # ---- the run ---------------------------------------------------------------------------
-    def run(self, trace: Trace, *, progress: bool = True) -> ClusterReport:
+    def run(self, trace: Trace, *, progress: bool = True, hook: Hook | None = None) -> ClusterReport:
+        """Replay `trace`; `hook` as in `ServingLoop.run` (called before every event, True
+        stops the replay)."""
         cfg = self.cfg
         self.placement = Placement(self.catalog.sizes, cfg.workers, cfg.budget_bytes)
         self.balancer = get_balancer(cfg.balancer, threshold=cfg.threshold, max_moves=cfg.max_moves,
@@ -89,7 +85,7 @@ class ClusterLoop(Movement):
                                     padding=self.serve_padding, **extra)
         try:
             self.backend.start()
-            return self._replay(trace, progress)
+            return self._replay(trace, progress, hook)
         finally:
             self.backend.close()
 
@@ -97,46 +93,39 @@ class ClusterLoop(Movement):
     def serve_padding(self) -> str:
         return self.catalog.host.padding if self.catalog.host is not None else DEFAULT_PADDING
 
-    def _replay(self, trace: Trace, progress: bool) -> ClusterReport:
+    def _replay(self, trace: Trace, progress: bool, hook: Hook | None) -> ClusterReport:
+        requests = trace.requests
+        self._core = EventCore({Kind.ARRIVAL: self._arrive, Kind.DONE: self._done, Kind.TIMER: self._timer,
+                                Kind.TICK: self._tick, Kind.FAULT: self._fault, Kind.LANDED: self._landed},
+                               seed=self.serve.seed, now=requests[0].arrival_s if requests else 0.0)
+        self._ledger = Ledger(len(requests), ClusterRecord)
         self.workers = [Worker() for _ in range(self.cfg.workers)]
-        self._events: list = []
-        self._seq = itertools.count()
-        self._rng = np.random.default_rng(self.serve.seed)
-        self.records: dict[int, ClusterRecord] = {}
-        self.outputs: dict[int, object] = {}
-        self.queries: dict[int, Query] = {}
-        self._parked: dict[str, list[Query]] = defaultdict(list)
         self.monitor = LoadMonitor(self.cfg.workers, interval_s=self.cfg.interval_s,
                                    window_s=self.cfg.window_s)
-        self._migrations = []
-        self._peak = list(self.placement.used)
-        self._batches = 0
-        self.log: list[str] = []
-        requests = trace.requests
-        self._open = len(requests)
-        self.now = requests[0].arrival_s if requests else 0.0
-        for event in self._initial_loads():
-            self._push(*event)
+        self.movement = Movement(catalog=self.catalog, cfg=self.cfg, placement=self.placement,
+                                 backend=self.backend, workers=self.workers, monitor=self.monitor,
+                                 core=self._core, ledger=self._ledger, router=self)
+        self._core.push_all(self._initial_loads())
         for rid, row in enumerate(requests):
-            self._push(row.arrival_s, ARRIVAL, (rid, row))
+            self._core.push(row.arrival_s, Kind.ARRIVAL, (rid, row))
         for f in self.cfg.faults:
-            self._push(f.at_s, FAULT, f.worker)
-        self._push(self.now + self.cfg.interval_s, TICK, None)
-        handlers = {ARRIVAL: self._arrive, DONE: self._done, TIMER: self._timer, TICK: self._tick,
-                    LANDED: self._landed, FAULT: self._fault}
-        with tqdm(total=len(requests), desc=f"cluster {self.cfg.balancer}", disable=not progress) as bar:
-            while self._events:
-                self.now, kind, _, payload = heapq.heappop(self._events)
-                for event in handlers[kind](payload):
-                    self._push(*event)
-                if kind == ARRIVAL:
-                    bar.update()
-        report = Report(f"pets x{self.cfg.workers}", self.serve.executor, self.serve.policy,
-                        [self.records[i] for i in sorted(self.records)],
-                        slo_s=None if self.serve.slo_ms is None else self.serve.slo_ms / 1e3,
-                        batches=self._batches, outputs=self.outputs, log=self.log)
+            self._core.push(f.at_s, Kind.FAULT, f.worker)
+        self._core.push(self.now + self.cfg.interval_s, Kind.TICK, None)
+        drive(self._core, self._ledger, arrival=Kind.ARRIVAL, counted=(Kind.ARRIVAL,),
+              total=len(requests), desc=f"cluster {self.cfg.balancer}", progress=progress, hook=hook)
+        report = self._ledger.report(f"pets x{self.cfg.workers}", self.serve)
         return ClusterReport(report, self.cfg.workers, self.cfg.balancer, self.cfg.backend,
-                             self.monitor.samples, self._migrations, self._peak, self.placement.budget)
+                             self.monitor.samples, self.movement.migrations, self.movement.peak,
+                             self.placement.budget)
+
+    @property
+    def now(self) -> float:
+        return self._core.now
+
+    @property
+    def queries(self) -> dict[int, Query]:
+        """The query each admitted request became, by request id (after or during a run)."""
+        return self._ledger.queries
 
     def _initial_loads(self):
         """Load every placed PET onto its worker; a worker lost already is a fault at t=0."""
@@ -148,43 +137,39 @@ class ClusterLoop(Movement):
                 try:
                     self.backend.load(w, task, None)
                 except WorkerLost as e:
-                    events += self._die(w, str(e))
+                    events += self.die(w, str(e))
         return events
 
-    def _push(self, t: float, kind: int, payload) -> None:
-        heapq.heappush(self._events, (t, kind, next(self._seq), payload))
-
     def _end(self, rid: int, status: str, reason: str = "") -> None:
-        rec = self.records[rid]
-        rec.status, rec.reason = status, reason
-        self._open -= 1
+        self._ledger.end(rid, status, reason)
 
     # ---- requests and routing ----------------------------------------------------------------
     def _arrive(self, item):
         rid, row = item
-        self.records[rid] = ClusterRecord(rid, row.task, row.arrival_s)
+        self._ledger.arrive(rid, row)
         if row.task not in self.catalog.specs:
             self._end(rid, "rejected", f"unknown task {row.task!r}: not in the cluster's catalog")
             return []
         try:
-            query = query_of(rid, row, self.catalog.config.vocab_size, self._rng)
+            query = query_of(rid, row, self.catalog.config.vocab_size, self._core.rng)
             check_query(self.catalog.config, query)
         except PetsError as e:
             self._end(rid, "rejected", str(e))
             return []
-        self.queries[rid] = query
-        return self._route(query, fresh=True)
+        self._ledger.queries[rid] = query
+        return self.route(query, fresh=True)
 
-    def _route(self, q: Query, *, fresh: bool = False):
+    # the Router of Movement: route, reroute, take_back, die, live_holders
+    def route(self, q: Query, *, fresh: bool = False):
         """Queue `q` on the least-loaded live holder; park it while its task is in flight.
         Only `fresh` arrivals count as new work for the balancer."""
-        holders = self._live_holders(q.task)
+        holders = self.live_holders(q.task)
         if not holders:
-            events = [] if self.placement.in_flight(q.task) else self._recover(q.task)
+            events = [] if self.placement.in_flight(q.task) else self.movement.recover(q.task)
             if events is None:
                 self._end(q.id, "failed", f"no live worker has memory for task {q.task!r}")
                 return []
-            self._parked[q.task].append(q)
+            self.movement.park(q)
             return events
         limit = self.serve.queue_limit
         for w in sorted(holders, key=lambda w: (self.workers[w].outstanding, w)):
@@ -198,14 +183,14 @@ class ClusterLoop(Movement):
         self._end(q.id, "rejected", f"queue full on every holder of {q.task!r} ({limit} waiting)")
         return []
 
-    def _reroute(self, queries: list[Query]):
+    def reroute(self, queries: list[Query]):
         events = []
         for q in sorted(queries, key=lambda q: (q.arrival, q.id)):
-            self.records[q.id].hops += 1
-            events += self._route(q)
+            self._ledger.records[q.id].hops += 1
+            events += self.route(q)
         return events
 
-    def _take_back(self, w: int, task: str | None = None) -> list[Query]:
+    def take_back(self, w: int, task: str | None = None) -> list[Query]:
         """Remove (all, or one task's) queued requests of worker `w`."""
         wk = self.workers[w]
         back = [q for q in wk.queue if task is None or q.task == task]
@@ -213,7 +198,7 @@ class ClusterLoop(Movement):
         wk.queued_tokens = sum(q.length for q in wk.queue)
         return back
 
-    def _live_holders(self, task: str) -> list[int]:
+    def live_holders(self, task: str) -> list[int]:
         return [w for w in self.placement.holders.get(task, ()) if self.workers[w].alive]
 
     # ---- workers ----------------------------------------------------------------------------
@@ -225,20 +210,18 @@ class ClusterLoop(Movement):
             if due is not None:
                 if wk.timer_at != due:
                     wk.timer_at = due
-                    return [(due, TIMER, w)]
+                    return [(due, Kind.TIMER, w)]
                 return []
             batch, wk.queue, planning = take_batch(
                 wk.queue, self._plan, self.costs[w], max_batch=self.serve.max_batch,
                 window=self.serve.window, padding=self.serve_padding)
             wk.queued_tokens -= sum(batch.lengths)
-            self._batches += 1
-            for q in batch.queries:
-                self.records[q.id].start, self.records[q.id].batch = self.now, self._batches
+            self._ledger.start(batch, self.now)
             try:
                 seconds, out = self.backend.execute(w, batch)
             except WorkerLost as e:
                 wk.running = batch
-                return self._die(w, str(e))
+                return self.die(w, str(e))
             except PetsError as e:
                 for q in batch.queries:
                     self._end(q.id, "failed", str(e))
@@ -247,7 +230,7 @@ class ClusterLoop(Movement):
                 seconds += planning
             wk.running = batch
             self.monitor.ran(w, self.now, self.now + seconds)
-            return [(self.now + seconds, DONE, (w, wk.epoch, out))]
+            return [(self.now + seconds, Kind.DONE, (w, wk.epoch, out))]
         return []
 
     def _timer(self, w: int):
@@ -259,12 +242,7 @@ class ClusterLoop(Movement):
         wk = self.workers[w]
         if epoch != wk.epoch:  # the worker died meanwhile; its requests were re-routed
             return []
-        for q in wk.running.queries:
-            rec = self.records[q.id]
-            rec.finish, rec.worker = self.now, w
-            self._end(q.id, "completed")
-        if self.serve.keep_outputs and isinstance(out, list):
-            self.outputs.update({r.query_id: r for r in out})
+        self._ledger.complete(wk.running, self.now, out, keep_outputs=self.serve.keep_outputs, worker=w)
         wk.running = None
         return self._maybe_dispatch(w)
 
@@ -272,34 +250,34 @@ class ClusterLoop(Movement):
         if not self.workers[w].alive:
             return []
         self.backend.kill(w)
-        return self._die(w, "killed by a scripted fault")
+        return self.die(w, "killed by a scripted fault")
 
-    def _die(self, w: int, why: str):
+    def _landed(self, m):
+        return self.movement.landed(m)
+
+    def die(self, w: int, why: str):
         """Worker `w` is gone: re-route its requests, re-place the tasks only it held."""
         wk = self.workers[w]
         if not wk.alive:
             return []
-        lost = (list(wk.running.queries) if wk.running else []) + self._take_back(w)
+        lost = (list(wk.running.queries) if wk.running else []) + self.take_back(w)
         wk.alive, wk.running, wk.epoch = False, None, wk.epoch + 1
         held = self.placement.forget_worker(w)
-        self.log.append(f"{self.now:.3f}s worker {w} died ({why}): {len(lost)} requests "
-                        f"re-routed, {len(held)} tasks to re-place")
-        for m in self._migrations:
-            if m.status == "in flight" and m.dst == w:
-                m.status = "cancelled"
+        self._ledger.log.append(f"{self.now:.3f}s worker {w} died ({why}): {len(lost)} requests "
+                                f"re-routed, {len(held)} tasks to re-place")
+        self.movement.cancel_to(w)
         events = []
         for task in held:
-            events += self._orphaned(task)
-        return events + self._reroute(lost)
+            events += self.movement.orphaned(task)
+        return events + self.reroute(lost)
 
     # ---- balancer rounds ------------------------------------------------------------------
     def _tick(self, _):
         view = self.monitor.view(self.now, self.workers, self.placement)
-        events = self._apply(self.balancer.rebalance(view, self.placement))
-        if self._open > 0:
-            if self._events or events:
-                events.append((self.now + self.cfg.interval_s, TICK, None))
+        events = self.movement.apply(self.balancer.rebalance(view, self.placement))
+        if self._ledger.open > 0:
+            if self._core.pending or events:
+                events.append((self.now + self.cfg.interval_s, Kind.TICK, None))
             else:  # nothing can happen any more: what still waits never will be served
-                for task in list(self._parked):
-                    self._fail_parked(task)
+                self.movement.fail_all_parked()
         return events

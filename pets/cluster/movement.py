@@ -1,5 +1,6 @@
-"""Carrying out PET movement for the cluster loop: the balancer's moves, copies and
-drops, and recovery of tasks a dead worker held.
+"""Carrying out PET movement for one cluster run: the balancer's moves, copies and
+drops, recovery of tasks a dead worker held, and the requests parked while their task
+has no routable copy.
 
 A move or copy reserves memory at the destination at once and lands after the link
 time (`ClusterConfig.transfer_s`); only then is the PET routable there. A move then drops
@@ -8,17 +9,71 @@ Backend calls that find a worker dead turn into that worker's death, never an er
 """
 from __future__ import annotations
 
-from pets.cluster.backend import WorkerLost
+from collections import defaultdict
+from typing import TYPE_CHECKING, Protocol, Sequence
+
+from pets.batching.query import Query
+from pets.cluster.backend import Backend, WorkerLost
 from pets.cluster.balancers import COPY, DROP, MOVE, Move, make_room
-from pets.cluster.events import LANDED, RECOVER
+from pets.cluster.catalog import Catalog
+from pets.cluster.config import ClusterConfig
+from pets.cluster.events import Kind
+from pets.cluster.monitor import LoadMonitor
+from pets.cluster.placement import Placement
 from pets.cluster.report import Migration
+from pets.serving.events import Event, EventCore
+from pets.serving.ledger import Ledger
+
+if TYPE_CHECKING:
+    from pets.cluster.loop import Worker
+
+RECOVER = "recover"  # a migration from the host store after a worker died
+
+
+class Router(Protocol):
+    """What movement asks of the cluster loop's router."""
+
+    def route(self, q: Query) -> list[Event]: ...
+    def reroute(self, queries: list[Query]) -> list[Event]: ...
+    def take_back(self, w: int, task: str | None = None) -> list[Query]: ...
+    def die(self, w: int, why: str) -> list[Event]: ...
+    def live_holders(self, task: str) -> list[int]: ...
 
 
 class Movement:
-    """Mixed into ClusterLoop: uses its placement, backend, workers, parked requests and
-    `_route` / `_reroute` / `_take_back` / `_die` / `_live_holders` / `_end`."""
+    """PET movement of one run; owns the migration log, peak PET bytes per worker and the
+    parked requests. Handlers return events, as the loop's do."""
 
-    def _apply(self, moves: list[Move]):
+    def __init__(self, *, catalog: Catalog, cfg: ClusterConfig, placement: Placement,
+                 backend: Backend, workers: Sequence["Worker"], monitor: LoadMonitor,
+                 core: EventCore, ledger: Ledger, router: Router) -> None:
+        self.catalog, self.cfg, self.placement, self.backend = catalog, cfg, placement, backend
+        self.workers, self.monitor, self.core, self.ledger = workers, monitor, core, ledger
+        self.router = router
+        self.migrations: list[Migration] = []
+        self.peak = list(placement.used)
+        self.parked: dict[str, list[Query]] = defaultdict(list)
+
+    @property
+    def now(self) -> float:
+        return self.core.now
+
+    def park(self, q: Query) -> None:
+        """`q` waits for its task to land somewhere."""
+        self.parked[q.task].append(q)
+
+    def cancel_to(self, w: int) -> None:
+        """Worker `w` died: migrations still travelling to it will not land."""
+        for m in self.migrations:
+            if m.status == "in flight" and m.dst == w:
+                m.status = "cancelled"
+
+    def fail_all_parked(self) -> None:
+        """Nothing can happen any more: what still waits never will be served."""
+        for task in list(self.parked):
+            self.fail_parked(task)
+
+    def apply(self, moves: list[Move]):
         """Carry out a balancer round: drops only together with the move they make room for."""
         events, drops = [], []
         for move in moves:
@@ -40,10 +95,10 @@ class Movement:
         if self.placement.budget is None:
             return True
         freed = sum(self.placement.sizes[d.task] for d in drops
-                    if len(self._live_holders(d.task)) > 1 and dst in self._live_holders(d.task))
+                    if len(self.router.live_holders(d.task)) > 1 and dst in self.router.live_holders(d.task))
         return self.placement.used[dst] - freed + self.placement.sizes[move.task] <= self.placement.budget
 
-    def _recover(self, task: str):
+    def recover(self, task: str):
         """Bring `task` from the host store to the least-loaded live worker that has room (or
         can make it by dropping spare copies). None when no worker can take it."""
         work = {}
@@ -62,72 +117,72 @@ class Movement:
                 return events + self._start(Move(RECOVER, task, dst, None))
         return None
 
-    def _orphaned(self, task: str):
+    def orphaned(self, task: str):
         """`task` may have lost its last copy: re-place it, or fail what waits for it."""
-        if self._live_holders(task):
+        if self.router.live_holders(task):
             return self._release(task)
         if self.placement.in_flight(task):
             return []
-        events = self._recover(task)
-        return self._fail_parked(task) if events is None else events
+        events = self.recover(task)
+        return self.fail_parked(task) if events is None else events
 
     def _start(self, move: Move):
         """Reserve the destination and schedule the landing after the link time."""
         nbytes = self.catalog.sizes[move.task]
         self.placement.reserve(move.dst, move.task)
-        self._peak[move.dst] = max(self._peak[move.dst], self.placement.used[move.dst])
+        self.peak[move.dst] = max(self.peak[move.dst], self.placement.used[move.dst])
         m = Migration(move.kind, move.task, move.dst, move.src, nbytes, self.now,
                       self.now + self.cfg.transfer_s(nbytes))
-        self._migrations.append(m)
-        return [(m.end_s, LANDED, m)]
+        self.migrations.append(m)
+        return [(m.end_s, Kind.LANDED, m)]
 
-    def _landed(self, m: Migration):
+    def landed(self, m: Migration):
         task, dst = m.task, m.dst
         if m.status == "cancelled" or not self.workers[dst].alive:
             m.status = "cancelled"
-            return self._orphaned(task) if self._parked.get(task) else []
+            return self.orphaned(task) if self.parked.get(task) else []
         src = m.src if m.src is not None and self.workers[m.src].alive else None
         try:
             self.backend.load(dst, task, src)
         except WorkerLost as e:
             m.status = "cancelled"
-            return self._die(dst, str(e)) + self._orphaned(task)
+            return self.router.die(dst, str(e)) + self.orphaned(task)
         self.placement.land(dst, task)
         m.status = "landed"
         events, back = [], []
         if m.kind == MOVE and src is not None and self.placement.holds(src, task):
             self.placement.drop(src, task)
             self.monitor.moved(task, src, dst)
-            back = self._take_back(src, task)
+            back = self.router.take_back(src, task)
             events += self._backend_drop(src, task)
-        return events + self._reroute(back) + self._release(task)
+        return events + self.router.reroute(back) + self._release(task)
 
     def _release(self, task: str):
         """Route the requests that waited for `task` to land (they were never queued)."""
         events = []
-        for q in sorted(self._parked.pop(task, []), key=lambda q: (q.arrival, q.id)):
-            events += self._route(q)
+        for q in sorted(self.parked.pop(task, []), key=lambda q: (q.arrival, q.id)):
+            events += self.router.route(q)
         return events
 
-    def _fail_parked(self, task: str):
-        for q in self._parked.pop(task, []):
-            self._end(q.id, "failed", f"no live worker has memory for task {task!r}")
+    def fail_parked(self, task: str):
+        for q in self.parked.pop(task, []):
+            self.ledger.end(q.id, "failed", f"no live worker has memory for task {task!r}")
         return []
 
     def _drop(self, move: Move):
         """Drop a spare copy (to make room); its queued requests go to the other holders."""
-        holders = self._live_holders(move.task)
+        holders = self.router.live_holders(move.task)
         if len(holders) < 2 or move.dst not in holders:
             return []
         self.placement.drop(move.dst, move.task)
-        self._migrations.append(Migration(DROP, move.task, move.dst, None, 0, self.now, self.now,
+        self.migrations.append(Migration(DROP, move.task, move.dst, None, 0, self.now, self.now,
                                           "landed"))
         events = self._backend_drop(move.dst, move.task)
-        return events + self._reroute(self._take_back(move.dst, move.task))
+        return events + self.router.reroute(self.router.take_back(move.dst, move.task))
 
     def _backend_drop(self, w: int, task: str):
         try:
             self.backend.drop(w, task)
         except WorkerLost as e:
-            return self._die(w, str(e))
+            return self.router.die(w, str(e))
         return []

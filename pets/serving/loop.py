@@ -1,47 +1,46 @@
 """The serving loop: one discrete-event simulation for every system and executor.
 
-Events sit in a heap of (time, kind, seq, payload); each handler returns the
-events it causes. Requests arrive, wait in a bounded queue, and whenever the
-server is idle and either `max_batch` requests wait or the oldest has waited
-`max_wait_ms`, the batching policy plans over the first `window * max_batch`
-queued requests and the batch holding the oldest one runs. The `real`
+Events run on the shared core (`pets.serving.events`): a heap of (time, kind, seq,
+payload) whose handlers return the events they cause. Requests arrive, wait in a
+bounded queue, and whenever the server is idle and either `max_batch` requests wait
+or the oldest has waited `max_wait_ms`, the batching policy plans over the first
+`window * max_batch` queued requests and the batch holding the oldest one runs. The `real`
 executor runs it on the system and advances time by the measured wall-clock
 (planning included); `sim` advances time by the cost model's prediction. Every request ends
-completed, rejected or failed, with a reason.
+completed, rejected or failed, with a reason. `run(..., hook=)` is the public progress and
+stop hook (the dashboard paces and stops replays with it).
 """
 from __future__ import annotations
 
-import heapq
 import itertools
-import time
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Callable
-
-import numpy as np
-from tqdm.auto import tqdm
 
 from pets.batching.batch import Batch
 from pets.batching.policies import POLICIES, get_policy
 from pets.batching.query import Query
-from pets.timing import sync
 from pets.errors import InvalidSpecError, PetsError
 from pets.serving.dispatch import due_at, query_of, take_batch
-from pets.serving.metrics import Report, RequestRecord
+from pets.serving.events import EventCore, Hook, drive
+from pets.serving.ledger import Ledger
+from pets.serving.metrics import Report
 from pets.serving.systems import System
 from pets.serving.trace import Trace, TraceRow, spec_from_field
+from pets.timing import timed_call
 
-# Order of events at the same instant: a finishing batch frees the server first, and a task
-# added or removed at time t is in effect for requests arriving at t.
-DONE, LIFECYCLE, ARRIVAL, TIMER = range(4)
+
+class Kind(IntEnum):
+    """Event kinds, in their order at one instant: a finishing batch frees the server
+    first, and a task added or removed at time t is in effect for requests arriving at t."""
+    DONE = 0
+    LIFECYCLE = 1
+    ARRIVAL = 2
+    TIMER = 3
 
 
 def _real(system: System, batch: Batch) -> tuple[float, object]:
-    device = system.engine.backbone.device
-    sync(device)
-    start = time.perf_counter()
-    out = system.run(batch)
-    sync(device)
-    return time.perf_counter() - start, out
+    return timed_call(lambda: system.run(batch), system.engine.backbone.device)
 
 
 def _sim(system: System, batch: Batch) -> tuple[float, object]:
@@ -86,60 +85,54 @@ class ServingLoop:
         self._plan = get_policy(cfg.policy)
         self._execute = EXECUTORS[cfg.executor]
 
-    def run(self, trace: Trace, *, progress: bool = True) -> Report:
-        self._events: list = []
-        self._seq = itertools.count()
+    def run(self, trace: Trace, *, progress: bool = True, hook: Hook | None = None) -> Report:
+        """Replay `trace`. `hook(Progress)` is called before every event: it may watch or
+        pace the replay, and returning True stops it (open requests then end failed)."""
+        self._core = EventCore({Kind.ARRIVAL: self._arrive, Kind.LIFECYCLE: self._lifecycle,
+                                Kind.TIMER: self._timer, Kind.DONE: self._done}, seed=self.cfg.seed)
+        self._ledger = Ledger(len(trace.requests))
         self._queue: list[Query] = []
         self._busy = False
         self._timer_at: float | None = None
-        self._batches = 0
-        self._rng = np.random.default_rng(self.cfg.seed)
-        self.records: dict[int, RequestRecord] = {}
-        self.outputs: dict[int, object] = {}
-        self.queries: dict[int, Query] = {}
-        self.log: list[str] = []
         if self.cfg.executor == "real":
             self.system.prepare()
         ids = itertools.count()
         for row in trace.rows:
-            kind = ARRIVAL if row.is_request else LIFECYCLE
-            self._push(row.arrival_s, kind, (next(ids), row) if row.is_request else row)
-        handlers = {ARRIVAL: self._arrive, LIFECYCLE: self._lifecycle, TIMER: self._timer, DONE: self._done}
-        with tqdm(total=len(trace.rows), desc=f"replay {self.system.name}", disable=not progress) as bar:
-            while self._events:
-                now, kind, _, payload = heapq.heappop(self._events)
-                self.now = now
-                for event in handlers[kind](payload):
-                    self._push(*event)
-                if kind in (ARRIVAL, LIFECYCLE):
-                    bar.update()
-        report = Report(self.system.name, self.cfg.executor, self.cfg.policy,
-                        [self.records[i] for i in sorted(self.records)],
-                        slo_s=None if self.cfg.slo_ms is None else self.cfg.slo_ms / 1e3,
-                        batches=self._batches, outputs=self.outputs, log=self.log)
-        return report
+            if row.is_request:
+                self._core.push(row.arrival_s, Kind.ARRIVAL, (next(ids), row))
+            else:
+                self._core.push(row.arrival_s, Kind.LIFECYCLE, row)
+        drive(self._core, self._ledger, arrival=Kind.ARRIVAL, counted=(Kind.ARRIVAL, Kind.LIFECYCLE),
+              total=len(trace.rows), desc=f"replay {self.system.name}", progress=progress, hook=hook)
+        return self._ledger.report(self.system.name, self.cfg)
+
+    @property
+    def now(self) -> float:
+        return self._core.now
+
+    @property
+    def queries(self) -> dict[int, Query]:
+        """The query each admitted request became, by request id (after or during a run)."""
+        return self._ledger.queries
 
     # ---- events ------------------------------------------------------------------------------
-    def _push(self, t: float, kind: int, payload) -> None:
-        heapq.heappush(self._events, (t, kind, next(self._seq), payload))
-
     def _arrive(self, item: tuple[int, TraceRow]):
         rid, row = item
-        rec = self.records[rid] = RequestRecord(rid, row.task, row.arrival_s)
+        self._ledger.arrive(rid, row)
         reason = self.system.refuses(row.task)
         if reason is None:
             try:
-                query = query_of(rid, row, self.system.engine.config.vocab_size, self._rng)
+                query = query_of(rid, row, self.system.engine.config.vocab_size, self._core.rng)
                 self.system.engine.check([query])
             except PetsError as e:
                 reason = str(e)
         if reason is None and len(self._queue) >= self.cfg.queue_limit:
             reason = f"queue full ({self.cfg.queue_limit} waiting)"
         if reason is not None:
-            self._end(rec, "rejected", reason)
+            self._ledger.end(rid, "rejected", reason)
             return []
         self._queue.append(query)
-        self.queries[rid] = query
+        self._ledger.queries[rid] = query
         return self._maybe_dispatch()
 
     def _lifecycle(self, row: TraceRow):
@@ -154,12 +147,12 @@ class ServingLoop:
             else:
                 eng.remove_task(row.task)
                 for q in [q for q in self._queue if q.task == row.task]:
-                    self._end(self.records[q.id], "rejected", "task removed")
+                    self._ledger.end(q.id, "rejected", "task removed")
                 self._queue = [q for q in self._queue if q.task != row.task]
             self.system.tasks_changed()
-            self.log.append(f"{row.arrival_s:.3f}s {row.event} {row.task}: ok")
+            self._ledger.log.append(f"{row.arrival_s:.3f}s {row.event} {row.task}: ok")
         except PetsError as e:
-            self.log.append(f"{row.arrival_s:.3f}s {row.event} {row.task}: failed: {e}")
+            self._ledger.log.append(f"{row.arrival_s:.3f}s {row.event} {row.task}: failed: {e}")
         return self._maybe_dispatch()
 
     def _timer(self, _):
@@ -169,12 +162,7 @@ class ServingLoop:
     def _done(self, item: tuple[Batch, object]):
         batch, out = item
         self._busy = False
-        for q in batch.queries:
-            rec = self.records[q.id]
-            rec.finish = self.now
-            self._end(rec, "completed", "")
-        if self.cfg.keep_outputs and isinstance(out, list):
-            self.outputs.update({r.query_id: r for r in out})
+        self._ledger.complete(batch, self.now, out, keep_outputs=self.cfg.keep_outputs)
         return self._maybe_dispatch()
 
     # ---- dispatch ----------------------------------------------------------------------------
@@ -186,7 +174,7 @@ class ServingLoop:
             if due is not None:
                 if self._timer_at != due:
                     self._timer_at = due
-                    return [(due, TIMER, None)]
+                    return [(due, Kind.TIMER, None)]
                 return []
             event = self._dispatch()
             if event is not None:
@@ -201,19 +189,14 @@ class ServingLoop:
         batch, self._queue, planning = take_batch(
             self._queue, self._plan, self.system.cost, max_batch=self.cfg.max_batch,
             window=self.cfg.window, padding=self.system.padding)
-        self._batches += 1
-        for q in batch.queries:
-            self.records[q.id].start, self.records[q.id].batch = self.now, self._batches
+        self._ledger.start(batch, self.now)
         try:
             seconds, out = self._execute(self.system, batch)
         except PetsError as e:
             for q in batch.queries:
-                self._end(self.records[q.id], "failed", str(e))
+                self._ledger.end(q.id, "failed", str(e))
             return None
         self._busy = True
         if self.cfg.executor == "real":  # a real server spends its planning time too
             seconds += planning
-        return (self.now + seconds, DONE, (batch, out))
-
-    def _end(self, rec: RequestRecord, status: str, reason: str) -> None:
-        rec.status, rec.reason = status, reason
+        return (self.now + seconds, Kind.DONE, (batch, out))
