@@ -1,10 +1,10 @@
 """A replay of one trace against several systems, run as a background Job.
 
-The serving loop runs unchanged; the system it serves is wrapped in a
-`PacedSystem` that (a) holds the loop back so that trace time advances at
-`speed` x wall-clock (a simulated replay would otherwise end before the first
-chart is drawn), and (b) stops the loop when the user presses Stop. The page
-reads the running loop's `records` for the live charts.
+The serving loop runs unchanged; its public hook (`ServingLoop.run(hook=)`, called
+before every event) is a `LiveHook` that (a) holds the loop back so that trace time
+advances at `speed` x wall-clock (a simulated replay would otherwise end before the
+first chart is drawn), (b) keeps a copy of the records a few times a second for the
+live charts, and (c) stops the loop when the user presses Stop.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pandas as pd
 import pets
 from pets.config import PRESETS
 from pets.serving import SYSTEMS, ServeConfig, ServingLoop, Trace, engine_for_trace, make_system
+from pets.serving.events import Progress
 from pets.serving.metrics import Report, RequestRecord
 
 from lib.backbones import fork
@@ -74,69 +75,58 @@ def map_tasks(trace: Trace, names: list[str]) -> Trace:
     return Trace(rows, name=trace.name)
 
 
-class PacedSystem:
-    """A System seen through the loop at a pace, stoppable. Everything else is delegated."""
+class LiveHook:
+    """The loop's hook for one system's replay: paces, snapshots the records, stops."""
 
-    def __init__(self, inner, job: Job, speed: float | None) -> None:
-        self._inner, self._job, self._speed = inner, job, speed
-        self.loop: ServingLoop | None = None
+    SNAPSHOT_S = 0.25  # wall-clock seconds between copies of the records
+
+    def __init__(self, job: Job, speed: float | None) -> None:
+        self._job, self._speed = job, speed
         self._origin: tuple[float, float] | None = None  # (trace time, wall time) at start
+        self._snapped = float("-inf")
+        self.progress: Progress | None = None
+        self.records: list[RequestRecord] = []
 
-    def __getattr__(self, name: str):
-        return getattr(self._inner, name)
-
-    def _pace(self) -> None:
-        self._job.check()
-        now = getattr(self.loop, "now", None)
-        if self._speed is None or now is None:
-            return
-        if self._origin is None:
-            self._origin = (now, time.monotonic())
-        due = self._origin[1] + (now - self._origin[0]) / self._speed
-        while (left := due - time.monotonic()) > 0:
-            time.sleep(min(left, 0.1))
-            self._job.check()
-
-    def refuses(self, task: str):  # called once per arrival, at its arrival time
-        self._pace()
-        return self._inner.refuses(task)
-
-    def predict(self, batch):  # the sim executor: not timed by the wall-clock
-        self._pace()
-        return self._inner.predict(batch)
-
-    def run(self, batch):  # the real executor times this call: no sleeping here
-        self._job.check()
-        return self._inner.run(batch)
+    def __call__(self, p: Progress) -> bool:
+        """True (stop) once the user pressed Stop; else wait until trace time `p.now` is due."""
+        self.progress = p
+        if time.monotonic() - self._snapped >= self.SNAPSHOT_S:
+            self.records, self._snapped = p.records(), time.monotonic()
+        if self._speed is not None:
+            if self._origin is None:
+                self._origin = (p.now, time.monotonic())
+            due = self._origin[1] + (p.now - self._origin[0]) / self._speed
+            while (left := due - time.monotonic()) > 0 and not self._job.stopping:
+                time.sleep(min(left, 0.1))
+        return self._job.stopping
 
 
 def run_replay(plan: ReplayPlan, job: Job) -> dict[str, Report]:
-    """The job's work: every system in turn; `job.live` exposes the running loop."""
+    """The job's work: every system in turn; `job.live` exposes the running replay's hook."""
     reports: dict[str, Report] = {}
     frames: dict[str, pd.DataFrame] = {}
-    job.live.update(reports=reports, frames=frames, loop=None, system=None)
+    job.live.update(reports=reports, frames=frames, hook=None, system=None)
     n = len(plan.systems)
     for i, name in enumerate(plan.systems):
         job.report(i / n, f"{name}: preparing the engine")
         engine, trace = plan.engine_and_trace()
-        system = PacedSystem(make_system(name, engine), job, plan.speed)
-        loop = ServingLoop(system, plan.config)
-        system.loop = loop
-        job.live.update(loop=loop, system=name, requests=len(trace.requests))
+        hook = LiveHook(job, plan.speed)
+        job.live.update(hook=hook, system=name, requests=len(trace.requests))
         job.report(i / n, f"{name}: replaying")
-        reports[name] = loop.run(trace, progress=False)
+        reports[name] = ServingLoop(make_system(name, engine), plan.config).run(
+            trace, progress=False, hook=hook)
         frames[name] = reports[name].frame()
-        job.live["loop"] = None
+        job.live["hook"] = None
+        job.check()  # stopped: the frames keep what was served until then
     return reports
 
 
 def live_frames(job: Job) -> dict[str, pd.DataFrame]:
-    """Per-request frames so far: finished systems, plus the running one's partial records."""
+    """Per-request frames so far: finished systems, plus the running one's latest records."""
     frames = dict(job.live.get("frames", {}))
-    loop, system = job.live.get("loop"), job.live.get("system")
-    if loop is not None and system not in frames:
-        records = list(getattr(loop, "records", {}).values())
-        df = pd.DataFrame([{c: getattr(r, c) for c in RECORD_COLUMNS} for r in records],
+    hook, system = job.live.get("hook"), job.live.get("system")
+    if hook is not None and system not in frames:
+        df = pd.DataFrame([{c: getattr(r, c) for c in RECORD_COLUMNS} for r in hook.records],
                           columns=RECORD_COLUMNS)
         df["latency"] = df.finish - df.arrival
         frames[system] = df
@@ -148,10 +138,8 @@ def live_progress(job: Job, systems: int) -> float:
     if job.done:
         return 1.0
     finished = len(job.live.get("frames", {}))
-    loop, total = job.live.get("loop"), job.live.get("requests") or 1
-    settled = 0
-    if loop is not None:
-        settled = sum(1 for r in list(getattr(loop, "records", {}).values()) if r.status)
+    hook, total = job.live.get("hook"), job.live.get("requests") or 1
+    settled = hook.progress.settled if hook is not None and hook.progress is not None else 0
     return min(1.0, (finished + settled / total) / systems)
 
 
