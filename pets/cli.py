@@ -1,14 +1,21 @@
-"""The `pets` command: demo, profile and benchmarks."""
+"""The `pets` command: demo, dashboard, profile, traces, replay, cluster and benchmarks.
+
+`pets bench NAME` is generated from the bench registry (`pets.bench.registry`): one
+sub-command per bench, one option per field of its config, the help giving each
+scale's default."""
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pandas as pd
 
 import pets
+from pets.bench.registry import BENCHES, Bench, config
+from pets.timing import device_slug
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -34,7 +41,6 @@ def _profile(args: argparse.Namespace) -> int:
 
     from pets.batching.cost import profile_path
     from pets.batching.profiler import calibrate, profile_engine, with_scale
-    from pets.timing import device_slug
 
     eng = pets.PetsEngine.from_preset(args.preset, device=args.device, dtype=getattr(torch, args.dtype))
     out = Path(args.out or profile_path(device_slug(args.device), args.preset, args.dtype))
@@ -57,75 +63,6 @@ def _show(df: pd.DataFrame) -> None:
     with pd.option_context("display.width", 220, "display.max_columns", 30,
                            "display.float_format", "{:.3f}".format):
         print(df.to_string(index=False))
-
-
-def _save(df: pd.DataFrame, args: argparse.Namespace, stem: str) -> None:
-    from pets.timing import device_slug
-
-    out = Path(args.out or f"docs/results/{device_slug(args.device)}/{stem}.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
-    print(f"wrote {out}")
-
-
-def _bench_overhead(args: argparse.Namespace) -> int:
-    from pets.bench.overhead import OverheadConfig, run_overhead, summary_lines
-
-    preset = args.preset or "bert-base"
-    df = run_overhead(OverheadConfig(
-        preset=preset, tasks=args.tasks or 64, seq_len=args.seq_len, repeats=args.repeats,
-        device=args.device, dtype=args.dtype, padding=args.padding,
-        systems=tuple(args.systems.split(","))))
-    _show(df.drop(columns=["preset", "device", "dtype", "seq_len"]))
-    _save(df, args, f"overhead-{preset}-{args.dtype}")
-    print("\n".join(summary_lines(df)))
-    return 0
-
-
-def _bench_padding(args: argparse.Namespace) -> int:
-    from pets.bench.padding import PaddingConfig, run_padding
-
-    preset = args.preset or "distilbert"
-    df = run_padding(PaddingConfig(preset=preset, tasks=args.tasks or 32, repeats=args.repeats,
-                                   device=args.device, dtype=args.dtype))
-    _show(df)
-    _save(df, args, f"padding-{preset}")
-    return 0
-
-
-def _bench_costmodel(args: argparse.Namespace) -> int:
-    from pets.bench.costmodel import CostModelBenchConfig, error_summary, run_costmodel
-
-    preset = args.preset or "distilbert"
-    df = run_costmodel(CostModelBenchConfig(
-        preset=preset, tasks=args.tasks or 64, batches=args.batches, repeats=args.repeats,
-        device=args.device, dtype=args.dtype, padding=args.padding or "none"))
-    _save(df, args, f"costmodel-{preset}")
-    s = error_summary(df)
-    print(f"cost model {df.source.iloc[0]}: {s['batches']} random batches, "
-          f"median |rel error| {s['median_abs_rel_error']:.1%}, p90 {s['p90_abs_rel_error']:.1%}")
-    return 0
-
-
-def _bench_batching(args: argparse.Namespace) -> int:
-    from pets.bench.batching import SCALES, BatchingConfig, headline, run_batching
-
-    scale = dict(SCALES[args.scale])
-    if args.preset:
-        scale["preset"] = args.preset
-    if args.queries:
-        scale["queries"] = args.queries
-    df = run_batching(BatchingConfig(**scale, repeats=args.repeats, device=args.device,
-                                     dtype=args.dtype, padding=args.padding,
-                                     max_batch=args.max_batch))
-    _save(df, args, f"batching-{scale['preset']}-{args.scale}")
-    print(f"{scale['preset']}, {scale['queries']} queries per cell, max_batch {args.max_batch}, "
-          f"padding {df.padding.iloc[0]}: throughput vs fixed")
-    with pd.option_context("display.width", 220, "display.float_format", "{:.3f}".format):
-        print(headline(df).to_string())
-    plan_ms = df.groupby("policy").plan_ms.median()
-    print("median planning time (ms): " + ", ".join(f"{p} {v:.1f}" for p, v in plan_ms.items()))
-    return 0
 
 
 def _trace_gen(args: argparse.Namespace) -> int:
@@ -172,63 +109,71 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench_replay(args: argparse.Namespace) -> int:
-    from pets.bench.replay import ReplayBenchConfig, replay_ratios, run_replay_bench
-
-    preset = args.preset or "distilbert"
-    df, rate = run_replay_bench(ReplayBenchConfig(
-        preset=preset, requests=args.queries or 1000, tasks=args.tasks or 32,
-        max_batch=args.max_batch, device=args.device, dtype=args.dtype))
-    print(f"trace: gamma cv=2, zipf 1.0, {args.tasks or 32} tasks, rate {rate:.1f} req/s "
-          f"(1.5 x the simulated seqs capacity)")
-    _show(df.drop(columns=["preset"]))
-    _save(df, args, f"replay-{preset}")
-    print("\n".join(replay_ratios(df)))
-    return 0
+def _items(parse: Callable[[str], Any]) -> Callable[[str], tuple]:
+    return lambda text: tuple(parse(t) for t in text.split(",") if t)
 
 
-def _bench_cluster(args: argparse.Namespace) -> int:
-    from pets.bench.cluster import cluster_config, headline, run_cluster_bench
-
-    kw = {"preset": args.preset} if args.preset else {}
-    if args.tasks:
-        kw["task_counts"] = (args.tasks,)
-    df = run_cluster_bench(cluster_config(args.scale, **kw))
-    print(df.pivot_table(index=["budget", "tasks", "workers", "alpha"], columns="balancer",
-                         values="vs_static").round(2).to_string())
-    print("\n".join(headline(df)))
-    _save(df, args, "cluster")
-    return 0
+def _shape(text: str) -> tuple[int, int]:
+    b, _, n = text.partition("x")
+    return int(b), int(n)
 
 
-def _bench_cluster_ray(args: argparse.Namespace) -> int:
-    from pets.bench.cluster_ray import run_ray_check
-
-    df = run_ray_check(preset_name=args.preset or "bert-tiny", tasks=args.tasks or 16)
-    print(df.round(3).to_string(index=False))
-    _save(df, args, "cluster-ray")
-    return 0
+def _maybe_float(text: str) -> float | None:
+    return None if text.lower() in ("none", "") else float(text)
 
 
-def _bench_paper(name: str) -> Callable[[argparse.Namespace], int]:
-    """`pets bench NAME --scale quick|paper` for the paper-figure benches (pets/bench/paper.py)."""
-    def run(args: argparse.Namespace) -> int:
-        from pets.bench.paper import run_bench
-
-        df, shown, lines = run_bench(name, args)
-        _show(shown)
-        _save(df, args, name)
-        print("\n".join(lines))
-        return 0
-    return run
-
-
-BENCHES: dict[str, Callable[[argparse.Namespace], int]] = {
-    **{n: _bench_paper(n) for n in ("capacity", "throughput", "systems", "breakdown", "streams")},
-    "cluster": _bench_cluster, "cluster-ray": _bench_cluster_ray,
-    "overhead": _bench_overhead, "padding": _bench_padding,
-    "costmodel": _bench_costmodel, "batching": _bench_batching, "replay": _bench_replay,
+# Config field annotation -> how its command-line text is read (fields of other types have no option).
+PARSERS: dict[str, Callable[[str], Any]] = {
+    "str": str, "str | None": str, "int": int, "int | None": int, "float": float,
+    "float | None": float, "tuple[str, ...]": _items(str), "tuple[int, ...]": _items(int),
+    "tuple[float, ...]": _items(float), "tuple[float | None, ...]": _items(_maybe_float),
+    "tuple[int, int]": _shape, "tuple[tuple[int, int], ...]": _items(_shape),
 }
+METAVAR = {"tuple[int, int]": "BxL", "tuple[tuple[int, int], ...]": "BxL,BxL"}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(_text(v) if not isinstance(v, tuple) else "x".join(map(str, v)) for v in value)
+    return str(value)
+
+
+def _defaults(bench: Bench, name: str) -> str:
+    values = {s: getattr(cfg, name) for s, cfg in bench.scales.items()}
+    if len(set(map(_text, values.values()))) == 1:
+        return f"default {_text(next(iter(values.values())))}"
+    return "default " + ", ".join(f"{_text(v)} ({s})" for s, v in values.items())
+
+
+def add_bench_parser(sub) -> None:
+    """`pets bench NAME` for every registered bench."""
+    bench_p = sub.add_parser("bench", help="run a benchmark, print it, write its CSV")
+    names = bench_p.add_subparsers(dest="bench", required=True, metavar="NAME")
+    for bench in BENCHES.values():
+        p = names.add_parser(bench.name, help=bench.about, description=bench.about)
+        p.add_argument("--scale", default="quick", choices=list(bench.scales))
+        for f in fields(bench.config_class):
+            parse = PARSERS.get(str(f.type))
+            if parse is None or f.default is MISSING and f.default_factory is MISSING:
+                continue
+            p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=parse, default=None,
+                           metavar=METAVAR.get(str(f.type)), help=_defaults(bench, f.name))
+        p.add_argument("--out", default=None, help="CSV path (default docs/results/<device>/<stem>.csv)")
+        p.set_defaults(fn=lambda args, b=bench: run_bench(b, args))
+
+
+def run_bench(bench: Bench, args: argparse.Namespace) -> int:
+    overrides = {f.name: getattr(args, f.name, None) for f in fields(bench.config_class)}
+    cfg = config(bench.name, args.scale, **overrides)
+    df = bench.execute(cfg).assign(scale=args.scale)
+    _show(df[[c for c in bench.columns if c in df]] if bench.columns else df)
+    device = getattr(cfg, "device", "cpu")
+    out = Path(args.out or f"docs/results/{device_slug(device)}/{bench.file_stem(cfg, args.scale)}.csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out, index=False)
+    print(f"wrote {out}")
+    print("\n".join(bench.summary(df)))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -300,23 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cluster_parser(sub)
 
-    bench = sub.add_parser("bench", help="run a benchmark, print it, write its CSV")
-    bench.add_argument("name", choices=sorted(BENCHES))
-    bench.add_argument("--preset", default=None, help="model preset (default per benchmark)")
-    bench.add_argument("--scale", default="quick", choices=["quick", "paper"])
-    bench.add_argument("--tasks", type=int, default=None)
-    bench.add_argument("--queries", type=int, default=None)
-    bench.add_argument("--batches", type=int, default=200)
-    bench.add_argument("--max-batch", type=int, default=32)
-    bench.add_argument("--seq-len", type=int, default=64)
-    bench.add_argument("--repeats", type=int, default=5)
-    bench.add_argument("--device", default="cpu")
-    bench.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
-    bench.add_argument("--padding", default=None, choices=["macro", "mini", "none"])
-    bench.add_argument("--systems", default="base,pets,seqs,seqs-hf,peft",
-                       help="comma-separated systems (overhead)")
-    bench.add_argument("--out", default=None, help="CSV path (default docs/results/<device>/...)")
-    bench.set_defaults(fn=lambda a: BENCHES[a.name](a))
+    add_bench_parser(sub)
     return p
 
 

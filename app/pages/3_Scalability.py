@@ -75,7 +75,7 @@ def committed() -> None:
     st.subheader("Committed full-scale results")
     files = committed_results()
     if not files:
-        st.caption("None committed yet: `python -m pets.bench.scalability --preset distilbert` "
+        st.caption("None committed yet: `pets bench scalability --scale paper` "
                    "writes docs/results/<device>/scalability-distilbert.csv.")
         return
     name = st.selectbox("Result file", list(files), key="committed_file")

@@ -16,15 +16,9 @@ from tqdm.auto import tqdm
 import pets
 from pets.batching.cost import CostModel
 from pets.batching.policies import POLICIES, plan
-from pets.batching.synthetic import normal_lengths
-from pets.batching.synthetic import random_queries
+from pets.batching.synthetic import normal_lengths, random_queries
+from pets.bench.interleave import interleaved_medians
 from pets.bench.workloads import mixed_engine
-from pets.timing import sync
-
-SCALES = {
-    "quick": dict(preset="distilbert", queries=256, stds=(1, 2, 4, 8), task_counts=(32, 64, 128)),
-    "paper": dict(preset="bert-base", queries=1024, stds=(1, 2, 4, 8), task_counts=(32, 64, 128)),
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,7 +36,13 @@ class BatchingConfig:
     seed: int = 0
 
 
-def run_batching(cfg: BatchingConfig = BatchingConfig(), *, progress: bool = True) -> pd.DataFrame:
+SCALES = {
+    "quick": BatchingConfig(preset="distilbert", queries=256),
+    "paper": BatchingConfig(preset="bert-base", queries=1024),
+}
+
+
+def run_batching(cfg: BatchingConfig = SCALES["quick"], *, progress: bool = True) -> pd.DataFrame:
     eng = mixed_engine(cfg.preset, max(cfg.task_counts), device=cfg.device, dtype=cfg.dtype)
     cost = CostModel.for_engine(eng)
     padding = cfg.padding or eng.padding
@@ -61,13 +61,13 @@ def run_batching(cfg: BatchingConfig = BatchingConfig(), *, progress: bool = Tru
             start = time.perf_counter()
             plans[name] = plan(name, queries, cost, max_batch=cfg.max_batch, padding=padding)
             plans[name] = (plans[name], time.perf_counter() - start)
-        times: dict[str, list[float]] = {p: [] for p in policies}
-        for _ in range(cfg.repeats):  # interleave policies so drift hits all alike
-            for name in policies:
-                times[name].append(_execute(eng, plans[name][0], padding, cfg.device))
+        # every policy's plan in turn per repeat, so drift hits all alike
+        measured = interleaved_medians(
+            {name: (lambda b=plans[name][0]: _execute(eng, b, padding)) for name in policies},
+            cfg.device, repeats=cfg.repeats)
         for name in policies:
             batches, plan_s = plans[name]
-            seconds = sorted(times[name])[len(times[name]) // 2]
+            seconds = measured[name]
             rows.append(dict(tasks=n_tasks, std=std, policy=name, batches=len(batches),
                              plan_ms=plan_s * 1e3, predicted_s=cost.plan_cost(batches, padding),
                              measured_s=seconds, queries_per_s=cfg.queries / seconds))
@@ -81,15 +81,22 @@ def run_batching(cfg: BatchingConfig = BatchingConfig(), *, progress: bool = Tru
     return df
 
 
-def _execute(eng: pets.PetsEngine, batches, padding: str, device: str) -> float:
-    sync(device)
-    start = time.perf_counter()
+def _execute(eng: pets.PetsEngine, batches, padding: str) -> None:
     for b in batches:
         eng.run(b, padding=padding)
-    sync(device)
-    return time.perf_counter() - start
 
 
 def headline(df: pd.DataFrame) -> pd.DataFrame:
     """vs_fixed per cell (rows: tasks x std, columns: policy)."""
     return df.pivot_table(index=["tasks", "std"], columns="policy", values="vs_fixed")
+
+
+def summary_lines(df: pd.DataFrame) -> list[str]:
+    """Throughput vs fixed per cell, and each policy's median planning time."""
+    first = df.iloc[0]
+    with pd.option_context("display.width", 220, "display.float_format", "{:.3f}".format):
+        table = headline(df).to_string()
+    plan_ms = df.groupby("policy").plan_ms.median()
+    return [f"{first.preset}, {first.queries} queries per cell, padding {first.padding}: "
+            f"throughput vs fixed", table,
+            "median planning time (ms): " + ", ".join(f"{p} {v:.1f}" for p, v in plan_ms.items())]

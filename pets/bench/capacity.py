@@ -24,7 +24,6 @@ import torch
 from tqdm.auto import tqdm
 
 import pets
-from pets.bench.scales import resolve
 from pets.config import preset as model_preset
 from pets.engine.backbone import Backbone
 from pets.errors import InvalidSpecError
@@ -61,10 +60,9 @@ SCALES = {
 }
 
 
-def run_capacity(scale: str = "quick", *, progress: bool = True, **overrides) -> pd.DataFrame:
+def run_capacity(cfg: CapacityConfig = SCALES["quick"], *, progress: bool = True) -> pd.DataFrame:
     """One row per group: dense, each PET type, mix. Columns: tasks, bytes_per_task,
     share_of_dense, ratio_vs_dense, used_bytes, device_bytes (GPU only), storage."""
-    cfg = resolve(SCALES, scale, overrides)
     dtype = getattr(torch, cfg.dtype)
     backbone = Backbone.random(model_preset(cfg.preset), seed=0, device=cfg.device, dtype=dtype)
     dense_bytes, dense_device = _dense_copy_bytes(backbone, cfg)

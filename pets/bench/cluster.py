@@ -24,12 +24,6 @@ from pets.config import preset
 from pets.pet.mixes import PAPER_MIX
 from pets.serving import ServeConfig, TraceSpec, generate_trace
 
-SCALES = {
-    "quick": dict(alphas=(0.5, 1.0, 1.5), task_counts=(64, 256), worker_counts=(4, 8), seconds=8.0),
-    "paper": dict(alphas=(0.5, 1.0, 1.5), task_counts=(64, 256), worker_counts=(4, 8), seconds=60.0),
-}
-
-
 @dataclass(frozen=True, kw_only=True)
 class ClusterBenchConfig:
     preset: str = "distilbert"
@@ -47,6 +41,9 @@ class ClusterBenchConfig:
     seed: int = 0
 
 
+SCALES = {"quick": ClusterBenchConfig(seconds=8.0), "paper": ClusterBenchConfig(seconds=60.0)}
+
+
 def worker_capacity(cost: CostModel, vocab_size: int, *, max_batch: int = 32, mean_len: int = 32,
                     tasks: int = 32) -> float:
     """Requests/s of one worker running full batches of `tasks` tasks of the paper's mix back
@@ -57,12 +54,9 @@ def worker_capacity(cost: CostModel, vocab_size: int, *, max_batch: int = 32, me
     return max_batch / cost.with_tasks(pets_of).batch_cost(batch)
 
 
-def cluster_config(scale: str = "quick", **kw) -> ClusterBenchConfig:
-    return ClusterBenchConfig(**{**SCALES[scale], **kw})
-
-
-def run_cluster_bench(cfg: ClusterBenchConfig = ClusterBenchConfig(), *,
+def run_cluster_bench(cfg: ClusterBenchConfig = SCALES["quick"], *,
                       progress: bool = True) -> pd.DataFrame:
+    """One row per (alpha, tasks, workers, budget, balancer): throughput, p99, vs static."""
     cells = [(a, n, w) for n in cfg.task_counts for w in cfg.worker_counts for a in cfg.alphas]
     bar = tqdm(total=len(cells) * len(cfg.balancers) * len(cfg.budgets), desc="cluster",
                disable=not progress)
@@ -114,3 +108,10 @@ def headline(df: pd.DataFrame, target: float = 1.29) -> list[str]:
                      f"{'met' if mig.min() >= target else 'NOT met'} (min {mig.min():.2f})")
     return lines
 
+
+
+def summary_lines(df: pd.DataFrame) -> list[str]:
+    """Throughput over static per cell, then the headline."""
+    table = df.pivot_table(index=["budget", "tasks", "workers", "alpha"], columns="balancer",
+                           values="vs_static").round(2).to_string()
+    return [table, *headline(df)]

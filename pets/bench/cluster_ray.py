@@ -5,7 +5,7 @@ load and the sim's device speed, so both backends see the same saturation.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -37,10 +37,22 @@ def actor_capacity(catalog, *, threads: int = 1, max_batch: int = 32, mean_len: 
         ray.kill(actor, no_restart=True)
 
 
-def run_ray_check(*, preset_name: str = "bert-tiny", workers: int = 2, tasks: int = 16,
-                  alpha: float = 1.5, seconds: float = 2.0, load: float = 3.0,
-                  balancers: tuple[str, ...] = ("static", "migrate"), seed: int = 0,
-                  progress: bool = True) -> pd.DataFrame:
+@dataclass(frozen=True, kw_only=True)
+class RayCheckConfig:
+    preset: str = "bert-tiny"
+    workers: int = 2
+    tasks: int = 16
+    alpha: float = 1.5
+    seconds: float = 2.0
+    load: float = 3.0          # offered rate / (workers x one actor's measured capacity)
+    balancers: tuple[str, ...] = ("static", "migrate")
+    seed: int = 0
+
+
+SCALES = {"quick": RayCheckConfig()}
+
+
+def run_ray_check(cfg: RayCheckConfig = SCALES["quick"], *, progress: bool = True) -> pd.DataFrame:
     """The same comparison for real: Ray actors on this machine (one thread each), batches
     really executed and timed inside each actor, PETs shipped between actors through Ray's
     object store; beside it the sim backend on the same trace, for the direction. Policy
@@ -48,32 +60,32 @@ def run_ray_check(*, preset_name: str = "bert-tiny", workers: int = 2, tasks: in
     does not) would be as large as the batches themselves."""
     import ray
 
-    model = preset(preset_name)
-    names = Trace(tuple(TraceRow(0.0, f"task-{i}", 1) for i in range(tasks)))
-    catalog = Catalog.for_trace(names, preset_name, with_params=True)
+    model = preset(cfg.preset)
+    names = Trace(tuple(TraceRow(0.0, f"task-{i}", 1) for i in range(cfg.tasks)))
+    catalog = Catalog.for_trace(names, cfg.preset, with_params=True)
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=max(2, workers), include_dashboard=False, log_to_driver=False,
+        ray.init(num_cpus=max(2, cfg.workers), include_dashboard=False, log_to_driver=False,
                  logging_level="ERROR")
     try:
         measured = actor_capacity(catalog, threads=1)
-        rate = load * workers * measured
+        rate = cfg.load * cfg.workers * measured
         # the sim's devices run at the actors' measured speed (the profile was taken in-process,
         # with 2 threads and without Ray's own processes beside it)
-        cost = CostModel.for_model(preset_name, model)
+        cost = CostModel.for_model(cfg.preset, model)
         cost = replace(cost, scale=cost.scale * worker_capacity(cost, model.vocab_size) / measured)
-        trace = generate_trace(TraceSpec(requests=int(rate * seconds), rate=rate, tasks=tasks,
-                                         alpha=alpha, cv=1.0, seed=seed))
-        catalog = catalog.shuffled(seed)
+        trace = generate_trace(TraceSpec(requests=int(rate * cfg.seconds), rate=rate,
+                                         tasks=cfg.tasks, alpha=cfg.alpha, cv=1.0, seed=cfg.seed))
+        catalog = catalog.shuffled(cfg.seed)
         rows = []
-        for backend, balancer in ((b, name) for b in ("sim", "ray") for name in balancers):
+        for backend, balancer in ((b, name) for b in ("sim", "ray") for name in cfg.balancers):
             rep = replay_cluster(trace, catalog, ClusterConfig(
-                workers=workers, backend=backend, balancer=balancer),
+                workers=cfg.workers, backend=backend, balancer=balancer),
                 ServeConfig(policy="fixed", queue_limit=len(trace.rows) + 1), cost=cost,
                 progress=progress)
             s = rep.summary()
-            rows.append(dict(backend=backend, preset=preset_name, workers=workers, tasks=tasks,
-                             alpha=alpha, balancer=balancer, offered_rps=rate,
+            rows.append(dict(backend=backend, preset=cfg.preset, workers=cfg.workers, tasks=cfg.tasks,
+                             alpha=cfg.alpha, balancer=balancer, offered_rps=rate,
                              throughput_rps=s["throughput_rps"], p99_ms=s["p99_ms"],
                              completed=s["completed"], requests=s["requests"],
                              migrations=s["migrations"], moved_mb=s["moved_mb"]))
@@ -84,3 +96,7 @@ def run_ray_check(*, preset_name: str = "bert-tiny", workers: int = 2, tasks: in
     static = df[df.balancer == "static"].set_index("backend").throughput_rps
     df["vs_static"] = df.throughput_rps / df.backend.map(static)
     return df
+
+
+def summary_lines(df: pd.DataFrame) -> list[str]:
+    return [df.round(3).to_string(index=False)]

@@ -27,8 +27,12 @@ class CostModelBenchConfig:
     seed: int = 0
 
 
-def run_costmodel(cfg: CostModelBenchConfig = CostModelBenchConfig(), *,
+SCALES = {"quick": CostModelBenchConfig()}
+
+
+def run_costmodel(cfg: CostModelBenchConfig = SCALES["quick"], *,
                   progress: bool = True) -> pd.DataFrame:
+    """One row per random batch: measured and predicted seconds, relative error."""
     eng = mixed_engine(cfg.preset, cfg.tasks, device=cfg.device, dtype=cfg.dtype)
     cost = CostModel.for_engine(eng)
     rows = []
@@ -40,10 +44,16 @@ def run_costmodel(cfg: CostModelBenchConfig = CostModelBenchConfig(), *,
         rows.append(dict(queries=len(batch), tasks=len(batch.tasks), tokens=sum(batch.lengths),
                          measured_s=measured, predicted_s=predicted,
                          rel_error=abs(predicted - measured) / measured, source=cost.source))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).assign(preset=cfg.preset)
 
 
 def error_summary(df: pd.DataFrame) -> dict[str, float]:
     err = df.rel_error.to_numpy()
     return {"median_abs_rel_error": float(np.median(err)),
             "p90_abs_rel_error": float(np.quantile(err, 0.9)), "batches": len(err)}
+
+
+def summary_lines(df: pd.DataFrame) -> list[str]:
+    s = error_summary(df)
+    return [f"cost model {df.source.iloc[0]}: {s['batches']} random batches, "
+            f"median |rel error| {s['median_abs_rel_error']:.1%}, p90 {s['p90_abs_rel_error']:.1%}"]

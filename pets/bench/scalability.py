@@ -9,15 +9,15 @@ queries of `seq_len` tokens, spread round-robin over the tasks, as one batch.
   peft  one HF PEFT model over the shared weights with every task as an adapter, one
         mixed-adapter batch padded to its longest query (as the replay's peft system);
         only with the LoRA-only mix, since PEFT serves LoRA tasks alone
-Memory is measured on the objects each system holds, not derived from a formula.
-The dashboard's Scalability page runs this at quick scale; `python -m
-pets.bench.scalability` writes a full-scale CSV under docs/results/.
+pets and peft are timed in turn within each repeat (interleaved, after a warm-up);
+seqs copies cannot all be held at once, so each is timed alone. Memory is measured
+on the objects each system holds, not derived from a formula. The dashboard's
+Scalability page runs this at quick scale; `pets bench scalability` writes a
+full-scale CSV under docs/results/.
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import pandas as pd
@@ -26,18 +26,34 @@ import torch
 import pets
 from pets.batching.policies.base import batch_of_queries
 from pets.batching.synthetic import random_queries
+from pets.bench.interleave import interleaved_medians
 from pets.errors import InvalidSpecError
 from pets.pet.mixes import LORA_MIX, PAPER_MIX
 from pets.pet.spec import TaskSpec
 from pets.serving.systems import make_system
 from pets.timing import device_slug, median_time
 
-MIXES: dict[str, tuple[dict, ...]] = {
-    "lora": LORA_MIX,
-    "paper": PAPER_MIX,
-}
-SYSTEMS = ("pets", "seqs", "peft")
+MIXES: dict[str, tuple[dict, ...]] = {"lora": LORA_MIX, "paper": PAPER_MIX}
 Progress = Callable[[float, str], None]
+Case = tuple[Callable[[], object], int]  # (one run of the workload, bytes the system holds)
+
+
+def _pets(eng: pets.PetsEngine, queries: list[pets.Query]) -> Case:
+    system, batch = make_system("pets", eng), batch_of_queries(queries)
+    return (lambda: system.run(batch)), eng.memory().total
+
+
+def _peft(eng: pets.PetsEngine, queries: list[pets.Query]) -> Case:
+    """HF PEFT mixed-adapter batches, as the `peft` system of replays runs them."""
+    system, batch = make_system("peft", eng), batch_of_queries(queries)
+    model = system.model
+    nbytes = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    return (lambda: system.run(batch)), nbytes
+
+
+# Systems held side by side and timed interleaved; seqs (dense copies) is timed copy by copy.
+SIDE_BY_SIDE: dict[str, Callable[[pets.PetsEngine, list[pets.Query]], Case]] = {"pets": _pets, "peft": _peft}
+COMPARED = ("pets", "seqs", "peft")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,7 +63,7 @@ class ScalabilityConfig:
     queries: int = 64
     seq_len: int = 32
     mix: str = "lora"
-    systems: tuple[str, ...] = SYSTEMS
+    systems: tuple[str, ...] = COMPARED
     repeats: int = 3
     device: str = "cpu"
     dtype: str = "float32"
@@ -59,9 +75,9 @@ class ScalabilityConfig:
         object.__setattr__(self, "tasks", tuple(sorted(set(tasks))))
         if self.mix not in MIXES:
             raise InvalidSpecError(f"unknown mix {self.mix!r}; choose {sorted(MIXES)}")
-        unknown = [s for s in self.systems if s not in SYSTEMS]
+        unknown = [s for s in self.systems if s not in COMPARED]
         if unknown or not self.systems:
-            raise InvalidSpecError(f"systems {list(self.systems)} invalid; choose from {SYSTEMS}")
+            raise InvalidSpecError(f"systems {list(self.systems)} invalid; choose from {COMPARED}")
         if self.queries < max(self.tasks):
             raise InvalidSpecError(f"queries ({self.queries}) must be at least the largest task "
                                    f"count ({max(self.tasks)}) so that every task gets a query")
@@ -69,29 +85,43 @@ class ScalabilityConfig:
             raise InvalidSpecError("seq_len must be in 1..512 and repeats >= 1")
 
 
-def run_scalability(cfg: ScalabilityConfig = ScalabilityConfig(), *,
-                    progress: Progress | None = None) -> pd.DataFrame:
-    """One row per (tasks, system): seconds for the workload, queries/s, bytes held."""
+SCALES = {"quick": ScalabilityConfig(), "paper": ScalabilityConfig(preset="distilbert")}
+
+
+def run_scalability(cfg: ScalabilityConfig = SCALES["quick"], *,
+                    progress: bool | Progress | None = None) -> pd.DataFrame:
+    """One row per (tasks, system): seconds for the workload, queries/s, bytes held.
+    `progress`: a callback (fraction, message), or True to print them."""
+    if progress is True:
+        progress = _print_progress
     dtype = getattr(torch, cfg.dtype)
     base = pets.PetsEngine.from_preset(cfg.preset, device=cfg.device, dtype=dtype, seed=0)
     systems = [s for s in cfg.systems if s != "peft" or cfg.mix == "lora"]
-    steps, done = len(cfg.tasks) * len(systems), 0
     rows: list[dict] = []
-    for n in cfg.tasks:
+    for i, n in enumerate(cfg.tasks):
+        if progress:
+            progress(i / len(cfg.tasks), f"{', '.join(systems)}: {n} tasks")
         eng = _engine_with_tasks(base, n, MIXES[cfg.mix])
         queries = random_queries(list(eng.tasks), [cfg.seq_len] * cfg.queries, eng.config.vocab_size)
+        cases = {s: SIDE_BY_SIDE[s](eng, queries) for s in systems if s in SIDE_BY_SIDE}
+        seconds = interleaved_medians({s: fn for s, (fn, _) in cases.items()}, cfg.device,
+                                      repeats=cfg.repeats)
+        measured = {s: (seconds[s], nbytes) for s, (_, nbytes) in cases.items()}
+        if "seqs" in systems:
+            measured["seqs"] = _seqs(eng, queries, cfg)
         for system in systems:
-            if progress:
-                progress(done / steps, f"{system}, {n} tasks")
-            seconds, nbytes = MEASURES[system](eng, queries, cfg)
+            secs, nbytes = measured[system]
             rows.append(dict(preset=cfg.preset, mix=cfg.mix, tasks=n, system=system,
-                             queries=cfg.queries, seq_len=cfg.seq_len, seconds=seconds,
-                             throughput_qps=cfg.queries / seconds, memory_bytes=nbytes,
+                             queries=cfg.queries, seq_len=cfg.seq_len, seconds=secs,
+                             throughput_qps=cfg.queries / secs, memory_bytes=nbytes,
                              memory_mib=nbytes / 2**20, device=device_slug(cfg.device)))
-            done += 1
     if progress:
         progress(1.0, "done")
     return pd.DataFrame(rows)
+
+
+def _print_progress(fraction: float, message: str) -> None:
+    print(f"[{fraction:4.0%}] {message}", flush=True)
 
 
 def _engine_with_tasks(base: pets.PetsEngine, n: int, mix: tuple[dict, ...]) -> pets.PetsEngine:
@@ -104,58 +134,24 @@ def _engine_with_tasks(base: pets.PetsEngine, n: int, mix: tuple[dict, ...]) -> 
     return eng
 
 
-def _time(fn: Callable[[], object], cfg: ScalabilityConfig) -> float:
-    return median_time(fn, cfg.device, repeats=cfg.repeats, warmup=1)
-
-
-def _pets(eng: pets.PetsEngine, queries: list[pets.Query], cfg) -> tuple[float, int]:
-    system, batch = make_system("pets", eng), batch_of_queries(queries)
-    return _time(lambda: system.run(batch), cfg), eng.memory().total
-
-
-def _seqs(eng: pets.PetsEngine, queries: list[pets.Query], cfg) -> tuple[float, int]:
+def _seqs(eng: pets.PetsEngine, queries: list[pets.Query], cfg: ScalabilityConfig) -> tuple[float, int]:
+    """One dense copy per task, built and timed one at a time; seconds and bytes summed."""
     seconds, nbytes = 0.0, 0
     for task in eng.tasks:
         copy = pets.baselines.dense_copy(eng, task)
         batch = batch_of_queries([q for q in queries if q.task == task])
-        seconds += _time(lambda: copy.run(batch), cfg)
+        seconds += median_time(lambda: copy.run(batch), cfg.device, repeats=cfg.repeats, warmup=1)
         nbytes += copy.memory().total
         del copy
     return seconds, nbytes
 
 
-def _peft(eng: pets.PetsEngine, queries: list[pets.Query], cfg) -> tuple[float, int]:
-    """HF PEFT mixed-adapter batches, as the `peft` system of replays runs them."""
-    system, batch = make_system("peft", eng), batch_of_queries(queries)
-    model = system.model
-    nbytes = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
-    return _time(lambda: system.run(batch), cfg), nbytes
-
-
-MEASURES: dict[str, Callable[..., tuple[float, int]]] = {"pets": _pets, "seqs": _seqs, "peft": _peft}
-
-
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--preset", default="distilbert")
-    p.add_argument("--tasks", default="1,2,4,8,16,32", help="comma-separated task counts")
-    p.add_argument("--queries", type=int, default=64)
-    p.add_argument("--seq-len", type=int, default=32)
-    p.add_argument("--mix", default="lora", choices=sorted(MIXES))
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", default=None, help="CSV (default docs/results/<device>/scalability-<preset>.csv)")
-    a = p.parse_args(argv)
-    cfg = ScalabilityConfig(preset=a.preset, tasks=tuple(int(n) for n in a.tasks.split(",")),
-                            queries=a.queries, seq_len=a.seq_len, mix=a.mix, repeats=a.repeats,
-                            device=a.device)
-    df = run_scalability(cfg, progress=lambda f, msg: print(f"[{f:4.0%}] {msg}", flush=True))
-    out = Path(a.out or f"docs/results/{device_slug(a.device)}/scalability-{a.preset}.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
-    print(df.to_string(index=False))
-    print(f"wrote {out}")
-
-
-if __name__ == "__main__":
-    main()
+def summary_lines(df: pd.DataFrame) -> list[str]:
+    """Throughput of each system at the largest task count, and pets against the others."""
+    top = df[df.tasks == df.tasks.max()].set_index("system")
+    lines = [f"{top.tasks.iloc[0]} tasks: " + ", ".join(
+        f"{s} {r.throughput_qps:.1f} q/s, {r.memory_mib:.1f} MiB" for s, r in top.iterrows())]
+    if "pets" in top.index:
+        lines += [f"pets / {s} throughput: {top.throughput_qps['pets'] / top.throughput_qps[s]:.2f}"
+                  for s in top.index if s != "pets"]
+    return lines

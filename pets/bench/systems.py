@@ -23,7 +23,6 @@ from pets.batching.batch import Batch
 from pets.batching.policies.base import batch_of_queries
 from pets.bench.fixedlen import PAPER_SHAPES, fixed_batch, shape_label
 from pets.bench.interleave import interleaved_medians
-from pets.bench.scales import resolve
 from pets.bench.workloads import mixed_engine
 from pets.errors import InvalidSpecError
 
@@ -80,9 +79,8 @@ def _run_on(copy: pets.PetsEngine, batch: Batch, padding: str, stream) -> None:
         copy.run(batch, padding=padding)
 
 
-def run_systems(scale: str = "quick", *, progress: bool = True, **overrides) -> pd.DataFrame:
+def run_systems(cfg: SystemsConfig = SCALES["quick"], *, progress: bool = True) -> pd.DataFrame:
     """One row per (shape, system, tasks): median seconds, queries/s, vs seqs."""
-    cfg = resolve(SCALES, scale, overrides)
     eng = mixed_engine(cfg.preset, max(cfg.task_counts), device=cfg.device, dtype=cfg.dtype)
     names = list(eng.tasks)
     padding = cfg.padding or eng.padding

@@ -17,7 +17,6 @@ from tqdm.auto import tqdm
 import pets
 from pets.bench.fixedlen import PAPER_SHAPES, fixed_batch, shape_label
 from pets.bench.interleave import interleaved_medians
-from pets.bench.scales import resolve
 from pets.bench.workloads import mixed_engine
 
 
@@ -38,9 +37,8 @@ SCALES = {
 }
 
 
-def run_throughput(scale: str = "quick", *, progress: bool = True, **overrides) -> pd.DataFrame:
+def run_throughput(cfg: ThroughputConfig = SCALES["quick"], *, progress: bool = True) -> pd.DataFrame:
     """One row per (shape, tasks): median seconds, queries/s, normalised to 1 task."""
-    cfg = resolve(SCALES, scale, overrides)
     eng = mixed_engine(cfg.preset, max(cfg.task_counts), device=cfg.device, dtype=cfg.dtype)
     names = list(eng.tasks)
     padding = cfg.padding or eng.padding

@@ -32,7 +32,7 @@ from pets.cluster.placement import Placement
 from pets.cluster.report import ClusterRecord, ClusterReport
 from pets.errors import InvalidSpecError, PetsError
 from pets.serving.dispatch import due_at, query_of, take_batch
-from pets.serving.events import EventCore, Hook, drive
+from pets.serving.events import EventCore, Hook, Replayer, drive
 from pets.serving.ledger import Ledger
 from pets.serving.loop import ServeConfig
 from pets.serving.trace import Trace
@@ -52,7 +52,7 @@ class Worker:
         return self.queued_tokens + (sum(self.running.lengths) if self.running else 0)
 
 
-class ClusterLoop:
+class ClusterLoop(Replayer):
     """Replays one trace on a cluster. Ids, clock and events belong to the instance.
 
     `cost`: one cost model for every device, or one per worker (heterogeneous devices);
@@ -117,15 +117,6 @@ class ClusterLoop:
         return ClusterReport(report, self.cfg.workers, self.cfg.balancer, self.cfg.backend,
                              self.monitor.samples, self.movement.migrations, self.movement.peak,
                              self.placement.budget)
-
-    @property
-    def now(self) -> float:
-        return self._core.now
-
-    @property
-    def queries(self) -> dict[int, Query]:
-        """The query each admitted request became, by request id (after or during a run)."""
-        return self._ledger.queries
 
     def _initial_loads(self):
         """Load every placed PET onto its worker; a worker lost already is a fault at t=0."""

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 from tqdm.auto import tqdm
 
+from pets.batching.query import Query
 from pets.serving.ledger import Ledger
 from pets.serving.metrics import RequestRecord
 
@@ -85,6 +86,23 @@ class Progress:
 
 # Called before each event; True stops the replay there.
 Hook = Callable[[Progress], "bool | None"]
+
+
+class Replayer:
+    """What every loop over an `EventCore` and a `Ledger` shows while and after it runs."""
+
+    _core: EventCore
+    _ledger: Ledger
+
+    @property
+    def now(self) -> float:
+        """Trace seconds of the event being handled."""
+        return self._core.now
+
+    @property
+    def queries(self) -> dict[int, Query]:
+        """The query each admitted request became, by request id (after or during a run)."""
+        return self._ledger.queries
 
 
 def drive(core: EventCore, ledger: Ledger, *, arrival: IntEnum, counted: tuple[IntEnum, ...],

@@ -22,7 +22,7 @@ from pets.batching.policies import POLICIES, get_policy
 from pets.batching.query import Query
 from pets.errors import InvalidSpecError, PetsError
 from pets.serving.dispatch import due_at, query_of, take_batch
-from pets.serving.events import EventCore, Hook, drive
+from pets.serving.events import EventCore, Hook, Replayer, drive
 from pets.serving.ledger import Ledger
 from pets.serving.metrics import Report
 from pets.serving.systems import System
@@ -77,7 +77,7 @@ class ServeConfig:
             raise InvalidSpecError(f"serving config out of range: {bad}")
 
 
-class ServingLoop:
+class ServingLoop(Replayer):
     """Replays one trace against one system. Ids, clock and events belong to the instance."""
 
     def __init__(self, system: System, cfg: ServeConfig = ServeConfig()) -> None:
@@ -105,15 +105,6 @@ class ServingLoop:
         drive(self._core, self._ledger, arrival=Kind.ARRIVAL, counted=(Kind.ARRIVAL, Kind.LIFECYCLE),
               total=len(trace.rows), desc=f"replay {self.system.name}", progress=progress, hook=hook)
         return self._ledger.report(self.system.name, self.cfg)
-
-    @property
-    def now(self) -> float:
-        return self._core.now
-
-    @property
-    def queries(self) -> dict[int, Query]:
-        """The query each admitted request became, by request id (after or during a run)."""
-        return self._ledger.queries
 
     # ---- events ------------------------------------------------------------------------------
     def _arrive(self, item: tuple[int, TraceRow]):

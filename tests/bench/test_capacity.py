@@ -5,14 +5,15 @@ import pytest
 
 import pets
 import pets.viz
-from pets.bench.capacity import run_capacity, summary_lines
+from pets.bench.capacity import summary_lines
+from pets.bench.registry import run
 from pets.pet.mixes import PET_GROUPS
 
 
 @pytest.fixture(scope="module")
 def df():
-    return run_capacity("quick", preset="bert-tiny", budget_copies=2, prototypes=1,
-                        groups=("adapter", "mask", "mix"), progress=False)
+    return run("capacity", "quick", preset="bert-tiny", budget_copies=2, prototypes=1,
+               groups=("adapter", "mask", "mix"), progress=False)
 
 
 def test_rows_and_columns(df):
@@ -44,9 +45,9 @@ def test_summary_and_figure_name_every_group(df):
 
 def test_unknown_group_and_scale_are_pets_errors():
     with pytest.raises(pets.PetsError, match="unknown capacity group"):
-        run_capacity("quick", groups=("prefix",), progress=False)
+        run("capacity", "quick", groups=("prefix",), progress=False)
     with pytest.raises(pets.PetsError, match="unknown scale"):
-        run_capacity("huge", progress=False)
+        run("capacity", "huge", progress=False)
     with pytest.raises(pets.PetsError, match="unknown setting"):
-        run_capacity("quick", budget=3, progress=False)
+        run("capacity", "quick", budget=3, progress=False)
     assert set(PET_GROUPS["mix"][i]["pet"] for i in range(4)) == {"adapter", "mask", "diff", "bitfit"}

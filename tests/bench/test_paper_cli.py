@@ -8,7 +8,7 @@ from pets.cli import main
 
 def test_throughput_cli_writes_csv(tmp_path, capsys):
     out = tmp_path / "throughput.csv"
-    assert main(["bench", "throughput", "--preset", "bert-tiny", "--tasks", "2",
+    assert main(["bench", "throughput", "--preset", "bert-tiny", "--task-counts", "1,2",
                  "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "one task's throughput" in printed

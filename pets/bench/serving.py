@@ -1,4 +1,4 @@
-"""`pets bench replay`: the four systems on one bursty, skewed trace.
+"""`pets bench replay`: the serving systems on one bursty, skewed trace.
 
 Gamma arrivals (cv 2), Zipf(1.0) popularity over 32 tasks, lengths ~ N(32, 8).
 The rate is set where `seqs` saturates: `saturation` x the seqs capacity that
@@ -14,8 +14,6 @@ import torch
 
 from pets.serving import ServeConfig, TraceSpec, engine_for_trace, generate_trace, replay
 
-SYSTEMS = ("base", "pets", "seqs", "peft")
-
 
 @dataclass(frozen=True, kw_only=True)
 class ReplayBenchConfig:
@@ -25,6 +23,7 @@ class ReplayBenchConfig:
     cv: float = 2.0
     alpha: float = 1.0
     saturation: float = 1.5
+    systems: tuple[str, ...] = ("base", "pets", "seqs", "peft")
     policy: str = "best"
     max_batch: int = 32
     device: str = "cpu"
@@ -32,9 +31,12 @@ class ReplayBenchConfig:
     seed: int = 0
 
 
-def run_replay_bench(cfg: ReplayBenchConfig = ReplayBenchConfig(), *,
-                     progress: bool = True) -> tuple[pd.DataFrame, float]:
-    """Summary rows (system x executor) and the arrival rate used."""
+SCALES = {"quick": ReplayBenchConfig()}
+
+
+def run_replay_bench(cfg: ReplayBenchConfig = SCALES["quick"], *,
+                     progress: bool = True) -> pd.DataFrame:
+    """Summary rows (system x executor); `rate_rps` is the arrival rate used."""
     spec = lambda rate: TraceSpec(requests=cfg.requests, rate=rate, arrival="gamma", cv=cfg.cv,  # noqa: E731
                                   tasks=cfg.tasks, popularity="zipf", alpha=cfg.alpha, seed=cfg.seed)
     probe = generate_trace(spec(1e6))
@@ -44,7 +46,7 @@ def run_replay_bench(cfg: ReplayBenchConfig = ReplayBenchConfig(), *,
     rate = cfg.saturation * seqs_capacity
     trace = generate_trace(spec(rate))
     rows = []
-    for system in SYSTEMS:
+    for system in cfg.systems:
         real = ServeConfig(policy=cfg.policy, max_batch=cfg.max_batch, queue_limit=cfg.requests,
                            executor="real")
         rows.append(replay(trace, eng, system=system, config=real, progress=progress).summary())
@@ -52,13 +54,18 @@ def run_replay_bench(cfg: ReplayBenchConfig = ReplayBenchConfig(), *,
     df = pd.DataFrame(rows)
     df["rate_rps"] = rate
     df["preset"] = cfg.preset
-    return df, rate
+    df["saturation"] = cfg.saturation
+    return df
 
 
-def replay_ratios(df: pd.DataFrame) -> list[str]:
+def summary_lines(df: pd.DataFrame) -> list[str]:
+    """The trace's rate, then pets against seqs and base (real), and sim against real."""
     real = df[df.executor == "real"].set_index("system").throughput_rps
     sim = df[(df.executor == "sim") & (df.system == "pets")].throughput_rps.iloc[0]
-    lines = [f"pets / seqs throughput: {real['pets'] / real['seqs']:.3f}",
-             f"pets / base throughput: {real['pets'] / real['base']:.3f}",
-             f"pets sim / real throughput: {sim / real['pets']:.3f}"]
+    first = df.iloc[0]
+    lines = [f"rate {first.rate_rps:.1f} req/s ({first.saturation:g} x the simulated seqs capacity)"]
+    lines += [f"pets / {other} throughput: {real['pets'] / real[other]:.3f}"
+              for other in ("seqs", "base") if other in real and "pets" in real]
+    if "pets" in real:
+        lines.append(f"pets sim / real throughput: {sim / real['pets']:.3f}")
     return lines
