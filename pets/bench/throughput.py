@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import pandas as pd
 from tqdm.auto import tqdm
 
-import pets
 from pets.bench.fixedlen import PAPER_SHAPES, fixed_batch, shape_label
 from pets.bench.interleave import interleaved_medians
 from pets.bench.workloads import mixed_engine
