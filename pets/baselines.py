@@ -11,17 +11,18 @@ from torch import Tensor
 
 from pets.engine.backbone import Backbone
 from pets.engine.engine import PetsEngine
-from pets.engine.execute import LoadedTask
 from pets.pet.head import HEAD_NAMES
+from pets.pet.method import get_method
 
 
 def merged_state_dict(engine: PetsEngine, task: str) -> dict[str, Tensor]:
     """HF BertModel state dict with the task's mergeable PET folded in (fresh tensors)."""
-    loaded = engine._get(task)
+    spec = engine.task(task)
+    method = get_method(spec.pet)
     sd = {k: v.detach().clone() for k, v in engine.backbone.state_dict().items()}
-    if loaded.method.mergeable:
+    if method.mergeable:
         params = {k: v for k, v in engine.task_params(task).items() if k not in HEAD_NAMES}
-        loaded.method.merge_into(loaded.spec, params, sd)
+        method.merge_into(spec, params, sd)
     return sd
 
 
@@ -32,8 +33,8 @@ def dense_model(engine: PetsEngine, task: str):
     """
     from transformers import BertForSequenceClassification, BertModel
 
-    loaded = engine._get(task)
-    spec, params = loaded.spec, engine.task_params(task)
+    spec, params = engine.task(task), engine.task_params(task)
+    method = get_method(spec.pet)
     hf_cfg = engine.config.to_hf(num_labels=max(spec.num_labels, 1))
     if spec.num_labels:
         model = BertForSequenceClassification(hf_cfg)
@@ -43,22 +44,23 @@ def dense_model(engine: PetsEngine, task: str):
     else:
         model = bert = BertModel(hf_cfg)
     bert.load_state_dict(merged_state_dict(engine, task), strict=True)
-    if not loaded.method.mergeable:
-        loaded.method.insert_modules(spec, params, bert)
+    if not method.mergeable:
+        method.insert_modules(spec, params, bert)
     return model.to(engine.backbone.device, engine.backbone.dtype).eval()
 
 
 def dense_copy(engine: PetsEngine, task: str) -> PetsEngine:
     """A one-task PetsEngine over its own merged backbone copy (our code, SeqS baseline)."""
-    loaded = engine._get(task)
+    spec, params = engine.task(task), engine.task_params(task)
     bb = engine.backbone
     copy = PetsEngine(Backbone.from_state_dict(engine.config, merged_state_dict(engine, task),
                                                device=bb.device, dtype=bb.dtype),
                       seed=engine.seed, padding=engine.padding, model_name=engine.model_name)
-    if loaded.method.mergeable:
-        copy._tasks[task] = LoadedTask(loaded.spec, None, None, loaded.head)
+    if get_method(spec.pet).mergeable:
+        head = (params["classifier.weight"], params["classifier.bias"]) if spec.num_labels else None
+        copy.add_merged_task(spec, head)
     else:
-        copy.add_task(loaded.spec, engine.task_params(task))
+        copy.add_task(spec, params)
     return copy
 
 

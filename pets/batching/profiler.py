@@ -1,9 +1,9 @@
 """Measuring alpha and beta on the current device (`pets profile`).
 
 alpha(B, L): one batch of B queries of L tokens through the shared model with
-no PET ops (layout, encoder, pooler). beta(pet, B, L): building the batch's PET
-operators for one task of that type and running them at every hook point on
-activations of the right shapes, i.e. exactly the work PET ops add to a batch.
+no PET ops (layout, encoder, pooler). beta(pet, B, L): the same batch for one
+task of that type on the real path with an `OpTrace`: building its PET
+operators plus every PET operator call, i.e. exactly the work PET ops add.
 """
 from __future__ import annotations
 
@@ -17,10 +17,8 @@ from tqdm.auto import tqdm
 import pets
 from pets.batching.analytic import GRID_BATCHES, GRID_SEQS
 from pets.batching.synthetic import random_queries
-from pets.engine.execute import LoadedTask, pet_ops, run_batch
-from pets.engine.layout import build_layout
+from pets.engine.trace import OpTrace
 from pets.pet.mixes import PAPER_MIX
-from pets.pet.ops import HookKey
 from pets.timing import sync, time_once
 
 
@@ -41,8 +39,8 @@ def profile_engine(eng: pets.PetsEngine, *, batches: Iterable[int] = GRID_BATCHE
             task = f"probe-{pet or 'lora'}"
             batch = pets.batching.batch_by_task(
                 random_queries([task], [s] * b, eng.config.vocab_size))[0]
-            run = _alpha_run(eng, batch) if op == "alpha" else _beta_run(eng, batch)
-            times = _measure(run, eng.backbone.device, repeats, warmup)
+            times = (_measure(_alpha_run(eng, batch), eng.backbone.device, repeats, warmup)
+                     if op == "alpha" else _beta_times(eng, batch, repeats, warmup))
             rows.append(dict(op=op, pet=pet, batch=b, seq=s, median_s=statistics.median(times),
                              mean_s=statistics.fmean(times),
                              std_s=statistics.pstdev(times), repeats=repeats))
@@ -52,38 +50,22 @@ def profile_engine(eng: pets.PetsEngine, *, batches: Iterable[int] = GRID_BATCHE
 
 
 def _alpha_run(eng, batch) -> Callable[[], Callable[[], object]]:
-    shared = {t: LoadedTask(eng.tasks[t], None, None, None) for t in batch.tasks}
-    return lambda: (lambda: run_batch(eng.backbone, batch, shared, "none"))
+    return lambda: (lambda: eng.run(batch, padding="none", pet_ops=False))
 
 
-def _beta_run(eng, batch) -> Callable[[], Callable[[], object]]:
-    """A fresh (x, y) per hook point each repetition, then the timed: build ops + run them."""
-    bb = eng.backbone
-    layout = build_layout(batch, "none", bb.device)
-    table = pet_ops(bb, layout.segments, eng._tasks)
-    shapes = {key: _io_shape(bb, key) for key in table}
-    t = layout.num_tokens
-
-    def setup():
-        io = {k: (torch.randn(t, i, device=bb.device, dtype=bb.dtype),
-                  torch.randn(t, o, device=bb.device, dtype=bb.dtype)) for k, (i, o) in shapes.items()}
-
-        def timed():
-            ops = pet_ops(bb, layout.segments, eng._tasks)
-            for key, fns in ops.items():
-                x, y = io[key]
-                for fn in fns:
-                    fn(x, y)
-        return timed
-    return setup
-
-
-def _io_shape(bb, key: HookKey) -> tuple[int, int]:
-    h = bb.cfg.hidden_size
-    if key.kind == "linear":
-        out_f, in_f = bb.linear(key.layer, key.name)[0].shape
-        return in_f, out_f
-    return h, h
+def _beta_times(eng, batch, repeats: int, warmup: int) -> list[float]:
+    """Per repetition: the batch on the real path with an OpTrace; beta = building its
+    PET operators (host) + the PET operator calls, exactly the work PET ops add."""
+    device = eng.backbone.device
+    trace = OpTrace(device)
+    times = []
+    for i in range(warmup + repeats):
+        trace.reset()
+        eng.run(batch, padding="none", trace=trace)
+        sync(device)
+        if i >= warmup:
+            times.append(trace.build_s + trace.op_seconds())
+    return times
 
 
 @torch.inference_mode()

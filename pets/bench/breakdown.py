@@ -3,9 +3,9 @@
 8 tasks of one PET type (or the four-type mix), fixed-length queries, one batch.
 Two measures, side by side in each row:
 
-* wrapped (`pet_share`): the batch runs on the real path (`run_batch`), with each
-  task's method wrapped so that building the batch's PET operator table and
-  every PET operator call are timed (CUDA events on a GPU, so PET ops are timed
+* traced (`pet_share`): the batch runs on the real path with an `OpTrace`, so
+  that laying out the batch and building its PET operators (host) and every
+  PET operator call are timed (CUDA events on a GPU, so PET ops are timed
   on the device without extra synchronisation). Shared = the rest: embeddings,
   the dense GEMMs, attention, LayerNorms, pooler and heads.
 * difference (`pet_share_by_difference`): 1 - base / pets, with `base` the same
@@ -15,8 +15,7 @@ Two measures, side by side in each row:
 from __future__ import annotations
 
 import statistics
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
@@ -27,7 +26,7 @@ from pets.bench.fixedlen import PAPER_SHAPES, fixed_batch, shape_label
 from pets.bench.scales import resolve
 from pets.config import preset as model_preset
 from pets.engine.backbone import Backbone
-from pets.engine.execute import LoadedTask, run_batch
+from pets.engine.trace import OpTrace
 from pets.errors import InvalidSpecError
 from pets.pet.mixes import PET_GROUPS
 from pets.timing import time_once
@@ -54,53 +53,6 @@ SCALES = {
     "quick": BreakdownConfig(preset="distilbert", shapes=((2, 64),), repeats=3),
     "paper": BreakdownConfig(preset="bert-base", shapes=PAPER_SHAPES, repeats=5),
 }
-
-
-class OpTimer:
-    """Accumulates the time spent inside wrapped PET operator calls and table builds."""
-
-    def __init__(self, device: str) -> None:
-        self.cuda = torch.device(device).type == "cuda"
-        self.reset()
-
-    def reset(self) -> None:
-        self.host_s = 0.0  # CPU: op calls; GPU: unused
-        self.build_s = 0.0
-        self.events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
-
-    def wrap(self, fn):
-        def timed(x, y):
-            if self.cuda:
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                fn(x, y)
-                end.record()
-                self.events.append((start, end))
-            else:
-                t0 = time.perf_counter()
-                fn(x, y)
-                self.host_s += time.perf_counter() - t0
-        return timed
-
-    def op_seconds(self) -> float:
-        """PET op time of the last run (call after the device is synchronised)."""
-        if self.cuda:
-            return sum(s.elapsed_time(e) for s, e in self.events) / 1e3
-        return self.host_s
-
-
-class TimedMethod:
-    """Stands in for a PetMethod in a LoadedTask: same ops, timed."""
-
-    def __init__(self, method, timer: OpTimer) -> None:
-        self.method, self.timer, self.name = method, timer, method.name
-
-    def ops(self, items, backbone):
-        t0 = time.perf_counter()
-        table = self.method.ops(items, backbone)
-        wrapped = {key: [self.timer.wrap(fn) for fn in fns] for key, fns in table.items()}
-        self.timer.build_s += time.perf_counter() - t0
-        return wrapped
 
 
 def run_breakdown(scale: str = "quick", *, progress: bool = True, **overrides) -> pd.DataFrame:
@@ -136,13 +88,10 @@ def _engine(backbone: Backbone, group: str, cfg: BreakdownConfig) -> pets.PetsEn
 def _measure(eng: pets.PetsEngine, shape: tuple[int, int], cfg: BreakdownConfig) -> dict:
     padding = cfg.padding or eng.padding
     batch = fixed_batch(list(eng.tasks), shape, eng.config.vocab_size)
-    timer = OpTimer(cfg.device)
-    loaded = {t: eng._get(t) for t in eng.tasks}  # the engine's own run-time task states
-    timed = {t: replace(lt, method=TimedMethod(lt.method, timer)) for t, lt in loaded.items()}
-    shared = {t: LoadedTask(lt.spec, None, None, lt.head) for t, lt in loaded.items()}
+    timer = OpTrace(cfg.device)
     cases = {"pets": lambda: eng.run(batch, padding=padding),
-             "base": lambda: run_batch(eng.backbone, batch, shared, padding),
-             "instrumented": lambda: run_batch(eng.backbone, batch, timed, padding)}
+             "base": lambda: eng.run(batch, padding=padding, pet_ops=False),
+             "instrumented": lambda: eng.run(batch, padding=padding, trace=timer)}
     for fn in cases.values():  # warm-up
         fn()
     times: dict[str, list[float]] = {k: [] for k in (*cases, "ops", "build")}

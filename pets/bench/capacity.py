@@ -115,8 +115,7 @@ def _fill(backbone: Backbone, group: str, budget: int, cfg: CapacityConfig,
         else:
             proto = have[(i // len(mix)) % len(have)]
             eng.add_task(spec, {k: v.clone() for k, v in proto.items()})
-        loaded = eng._get(spec.name)  # this task's bytes, without re-summing every task
-        size = nbytes(loaded.state) + nbytes(loaded.head)
+        size = eng.task_bytes(spec.name)  # this task's bytes, without re-summing every task
         if used + size > budget:
             eng.remove_task(spec.name)
             break

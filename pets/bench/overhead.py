@@ -22,7 +22,6 @@ import pets
 from pets.batching.batch import batch_by_task
 from pets.batching.synthetic import random_queries
 from pets.bench.workloads import mixed_engine
-from pets.engine.execute import LoadedTask, run_batch
 from pets.timing import median_time
 
 
@@ -45,7 +44,6 @@ def run_overhead(cfg: OverheadConfig = OverheadConfig(), *, progress: bool = Tru
     queries = random_queries(names, [cfg.seq_len] * cfg.tasks, eng.config.vocab_size)
     batch = batch_by_task(queries)[0]
     padding = cfg.padding or eng.padding
-    shared_only = {t: LoadedTask(eng.tasks[t], None, None, None) for t in names}
     timer = lambda fn: median_time(fn, cfg.device, repeats=cfg.repeats)  # noqa: E731
 
     rows: list[dict] = []
@@ -58,7 +56,7 @@ def run_overhead(cfg: OverheadConfig = OverheadConfig(), *, progress: bool = Tru
     for system in cfg.systems:
         steps.set_postfix_str(system)
         if system == "base":
-            add("base", timer(lambda: run_batch(eng.backbone, batch, shared_only, padding)), len(queries),
+            add("base", timer(lambda: eng.run(batch, padding=padding, pet_ops=False)), len(queries),
                 "shared model, no PET ops")
         elif system == "pets":
             add("pets", timer(lambda: eng.run(batch, padding=padding)), len(queries),

@@ -2,7 +2,7 @@
 
 GPU only. The PET operators of different tasks in a batch are independent (each
 writes its own segment's rows), so PetS can run them concurrently. Here each
-task gets its own operator table (not the engine's per-method batched one), and
+task gets its own operator table (not the engine's per-slot-group batched one), and
 at every hook point the tasks' operators fan out round-robin over N side
 streams after the shared op, and the main stream waits for all of them before
 the next shared op. N = 1 runs them one after another on the main stream.
@@ -25,7 +25,6 @@ from pets.bench.fixedlen import fixed_batch, shape_label
 from pets.bench.interleave import interleaved_medians
 from pets.bench.scales import resolve
 from pets.bench.workloads import mixed_engine
-from pets.engine.layout import build_layout
 from pets.errors import InvalidSpecError
 from pets.pet.ops import HookFn, OpTable
 
@@ -81,17 +80,9 @@ def run_streams(scale: str = "quick", *, progress: bool = True, **overrides) -> 
     return df
 
 
-def _run_scheduled(eng: pets.PetsEngine, batch, padding: str, streams: list) -> torch.Tensor:
-    """The batch's encoder + pooler with per-task PET ops spread over `streams`."""
-    bb = eng.backbone
-    layout = build_layout(batch, padding, bb.device)
-    per_task: list[OpTable] = []
-    for seg in layout.segments:
-        task = eng._get(seg.task)
-        per_task.append(task.method.ops([(task.state, seg)], bb))
-    with torch.inference_mode():
-        hidden = bb.encode(layout, scheduled_table(per_task, streams))
-        return bb.pool(hidden[layout.cls_rows])
+def _run_scheduled(eng: pets.PetsEngine, batch, padding: str, streams: list):
+    """The batch with per-task PET ops spread over `streams`."""
+    return eng.run(batch, padding=padding, schedule=lambda tables: scheduled_table(tables, streams))
 
 
 def scheduled_table(per_task: list[OpTable], streams: list) -> OpTable:

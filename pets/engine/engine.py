@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -13,7 +13,8 @@ from pets.batching.batch import Batch, batch_by_task
 from pets.batching.query import Query, Result, check_query
 from pets.config import MINILM_ALIASES, ModelConfig, minilm_path, preset
 from pets.engine.backbone import Backbone
-from pets.engine.execute import LoadedTask, run_batch
+from pets.engine.execute import LoadedTask, RunOptions, run_batch
+from pets.engine.trace import OpTrace
 from pets.batching.padding import DEFAULT_PADDING, PADDING_MODES
 from pets.engine.loading import load_checkpoint
 from pets.errors import (DuplicateTaskError, InvalidSpecError,
@@ -23,6 +24,8 @@ from pets.pet.method import get_method, nbytes
 from pets.pet.params import check_params, task_generator
 from pets.pet.peft_io import read_peft_lora
 from pets.pet.spec import TaskSpec
+from pets.pet.ops import OpContext, OpTable
+from pets.pet.slots import DenseSlots, ListSlots, slot_bytes
 from pets.pet.taskfile import read_task_folder, save_task_folder
 
 
@@ -31,11 +34,13 @@ class MemoryReport:
     """Bytes held: the shared backbone, each task's PET state (+ head), and their sum.
 
     `dense_copy` is what one per-task dense model would hold (the backbone's size).
+    `reserved`: slot-store capacity not in use (stores grow by doubling), not in `total`.
     """
 
     shared: int
     tasks: Mapping[str, int]
     dense_copy: int
+    reserved: int = 0
 
     @property
     def total(self) -> int:
@@ -55,7 +60,7 @@ class PetsEngine:
     """
 
     def __init__(self, backbone: Backbone, *, seed: int = 0, padding: str = DEFAULT_PADDING,
-                 model_name: str = "custom") -> None:
+                 model_name: str = "custom", sparse_cache_tasks: int = 64) -> None:
         if padding not in PADDING_MODES:
             raise InvalidSpecError(f"unknown padding {padding!r}; choose {sorted(PADDING_MODES)}")
         self.backbone = backbone
@@ -63,6 +68,8 @@ class PetsEngine:
         self.seed = seed
         self.padding = padding
         self._tasks: dict[str, LoadedTask] = {}
+        self._stores: dict[tuple, DenseSlots | ListSlots] = {}  # slot group -> its store
+        self._ctx = OpContext(sparse_cache_tasks=sparse_cache_tasks)
 
     # ---- construction -----------------------------------------------------------------
     @classmethod
@@ -113,17 +120,39 @@ class PetsEngine:
         if spec.num_labels:
             put = lambda t: t.to(self.backbone.device, self.backbone.dtype).contiguous()  # noqa: E731
             head = (put(params["classifier.weight"]), put(params["classifier.bias"]))
-        self._tasks[spec.name] = LoadedTask(spec, method, state, head)
+        group = (method.name, method.store_key(spec))
+        store = self._stores.get(group) or method.new_store(spec, self.backbone)
+        slot = store.add(state)
+        self._stores[group] = store
+        self._tasks[spec.name] = LoadedTask(spec, method, group, slot, head)
+        return spec
+
+    def add_merged_task(self, spec: TaskSpec, head: tuple[Tensor, Tensor] | None) -> TaskSpec:
+        """A task whose PET is already folded into this engine's backbone (a per-task
+        dense copy, `pets.baselines.dense_copy`): it runs with no PET op, only its head."""
+        if spec.name in self._tasks:
+            raise DuplicateTaskError(f"task {spec.name!r} is already loaded")
+        self._tasks[spec.name] = LoadedTask(spec, None, None, -1, head)
         return spec
 
     def remove_task(self, name: str) -> None:
-        self._get(name)
+        task = self._get(name)
         del self._tasks[name]
+        if task.group is not None:
+            store = self._stores[task.group]
+            store.remove(task.slot)
+            if not len(store):
+                del self._stores[task.group]
+
+    def task(self, name: str) -> TaskSpec:
+        """The spec of a loaded task; `UnknownTaskError` (with the loaded names) if none."""
+        return self._get(name).spec
 
     def task_params(self, name: str) -> dict[str, Tensor]:
         """The task's parameters, named as in a task file (exactly what was loaded)."""
         task = self._get(name)
-        params = {} if task.method is None else task.method.export_params(task.spec, self.backbone, task.state)
+        params = {} if task.method is None else task.method.export_params(
+            task.spec, self.backbone, self._stores[task.group].view(task.slot))
         if task.head is not None:
             params["classifier.weight"], params["classifier.bias"] = task.head
         return params
@@ -159,19 +188,31 @@ class PetsEngine:
             raise UnknownTaskError(f"unknown task {name!r}; loaded tasks: {known}") from None
 
     # ---- inference -------------------------------------------------------------------------
-    def infer(self, queries: Sequence[Query], *, padding: str | None = None) -> list[Result]:
+    def infer(self, queries: Sequence[Query], *, padding: str | None = None,
+              reference: bool = False) -> list[Result]:
         """Serve queries of any tasks in one batch; results in the given order."""
         batch, order = batch_by_task(queries)
-        results = self.run(batch, padding=padding)
+        results = self.run(batch, padding=padding, reference=reference)
         out: list[Result | None] = [None] * len(order)
         for j, i in enumerate(order):
             out[i] = results[j]
         return out
 
-    def run(self, batch: Batch, *, padding: str | None = None) -> list[Result]:
-        """Run a prepared Batch; results in batch order (`batch.queries`)."""
+    def run(self, batch: Batch, *, padding: str | None = None, pet_ops: bool = True,
+            reference: bool = False, trace: OpTrace | None = None,
+            schedule: Callable[[list[OpTable]], OpTable] | None = None) -> list[Result]:
+        """Run a prepared Batch; results in batch order (`batch.queries`).
+
+        pet_ops=False runs the shared model alone (heads still apply): the upper bound
+        PetS is measured against. reference=True runs the plain per-segment PET
+        operators (the test oracle). `trace` times op building and PET op calls.
+        `schedule` gets one PET op table per task and returns the table to run
+        (`pets bench streams` spreads them over CUDA streams).
+        """
         self.check(batch.queries)
-        return run_batch(self.backbone, batch, self._tasks, padding or self.padding)
+        opts = RunOptions(padding=padding or self.padding, pet_ops=pet_ops, reference=reference,
+                          trace=trace, schedule=schedule)
+        return run_batch(self.backbone, batch, self._tasks, self._stores, self._ctx, opts)
 
     def check(self, queries: Sequence[Query]) -> None:
         """Raise if any query cannot run here (unknown task, too long, id out of vocab)."""
@@ -184,6 +225,14 @@ class PetsEngine:
         shared = self.backbone.nbytes()
         return MemoryReport(
             shared=shared,
-            tasks=MappingProxyType({n: nbytes(t.state) + nbytes(t.head)
-                                    for n, t in self._tasks.items()}),
-            dense_copy=shared)
+            tasks=MappingProxyType({n: self._task_bytes(t) for n, t in self._tasks.items()}),
+            dense_copy=shared,
+            reserved=sum(store.free_bytes() for store in self._stores.values()))
+
+    def task_bytes(self, name: str) -> int:
+        """Bytes one task holds: its PET slot (and cached kernel operands) + its head."""
+        return self._task_bytes(self._get(name))
+
+    def _task_bytes(self, task: LoadedTask) -> int:
+        pet = 0 if task.group is None else slot_bytes(self._stores[task.group], task.slot)
+        return pet + nbytes(task.head)

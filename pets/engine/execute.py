@@ -1,8 +1,15 @@
-"""Running one Batch: shared ops once over all rows, PET ops per task segment."""
+"""Running one Batch: shared ops once over all rows, PET ops once per slot group.
+
+Per batch the host work is: lay the rows out (each slot group's segments
+adjacent), build one `GroupRun` per slot group (slot indices + rows), and ask
+each group's method for its hook functions. Nothing here loops over queries in
+Python per hook point, and nothing depends on how many tasks are loaded.
+"""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -12,38 +19,78 @@ from pets.batching.batch import Batch
 from pets.batching.query import Result
 from pets.engine.backbone import Backbone
 from pets.engine.layout import TokenLayout, build_layout
-from pets.pet.method import PetMethod
-from pets.pet.ops import OpTable, Segment, merge_tables
+from pets.engine.trace import OpTrace
+from pets.pet.method import PetMethod, get_method
+from pets.pet.ops import GroupRun, OpContext, OpTable, merge_tables
 from pets.pet.spec import TaskSpec
 
 
-@dataclass
+@dataclass(frozen=True)
 class LoadedTask:
-    """A task as held by an engine: spec, run-time PET state, optional head (W [k, H], b [k])."""
+    """A task as held by an engine: spec, PET method, its slot in a store, optional head.
+
+    method None: no PET op (a dense copy with the PET merged into the backbone).
+    group: the store's key; head: (W [k, H], b [k]).
+    """
 
     spec: TaskSpec
-    method: PetMethod | None  # None: no PET op (a dense copy with the PET merged in)
-    state: Any
+    method: PetMethod | None
+    group: tuple | None
+    slot: int
     head: tuple[Tensor, Tensor] | None
 
 
-def pet_ops(backbone: Backbone, segments: tuple[Segment, ...],
-            tasks: Mapping[str, LoadedTask]) -> OpTable:
-    """One OpTable for the batch: each method gets all of its tasks' segments at once."""
-    by_method: dict[str, tuple[PetMethod, list[tuple[Any, Segment]]]] = {}
-    for seg in segments:
+@dataclass(frozen=True)
+class RunOptions:
+    padding: str
+    pet_ops: bool = True       # False: the shared model alone (heads still apply)
+    reference: bool = False    # the plain per-segment operators (test oracle)
+    trace: OpTrace | None = None
+    # per-task tables -> the table to run (e.g. spread over CUDA streams); None: one per group
+    schedule: Callable[[list[OpTable]], OpTable] | None = None
+
+
+def group_ranks(batch: Batch, tasks: Mapping[str, LoadedTask]) -> dict[str, int]:
+    """Task -> number of its slot group, in order of first appearance in the batch."""
+    numbers: dict[Any, int] = {}
+    return {t: numbers.setdefault(tasks[t].group, len(numbers)) for t in batch.tasks}
+
+
+def pet_ops(backbone: Backbone, layout: TokenLayout, tasks: Mapping[str, LoadedTask],
+            stores: Mapping[tuple, Any], ctx: OpContext, opts: RunOptions) -> OpTable:
+    """One OpTable for the batch: per slot group, one operator per hook point
+    (with `opts.schedule`: one table per task, handed to the schedule)."""
+    groups: dict[Any, tuple[tuple, list[int], list[slice]]] = {}
+    for i, seg in enumerate(layout.segments):
         task = tasks[seg.task]
         if task.method is not None:
-            by_method.setdefault(task.method.name, (task.method, []))[1].append((task.state, seg))
-    return merge_tables([m.ops(items, backbone) for m, items in by_method.values()])
+            _, slots, rows = groups.setdefault(
+                i if opts.schedule else task.group, (task.group, [], []))
+            slots.append(task.slot)
+            rows.append(seg.rows)
+    tables = []
+    for group, slots, rows in groups.values():
+        method, store = get_method(group[0]), stores[group]
+        run = GroupRun.build(slots, rows, backbone.device)
+        tables.append(method.reference_ops(store, run, backbone) if opts.reference
+                      else method.ops(store, run, backbone, ctx))
+    return opts.schedule(tables) if opts.schedule else merge_tables(tables)
 
 
 @torch.inference_mode()
 def run_batch(backbone: Backbone, batch: Batch, tasks: Mapping[str, LoadedTask],
-              padding: str) -> list[Result]:
+              stores: Mapping[tuple, Any], ctx: OpContext, opts: RunOptions) -> list[Result]:
     """Results in batch order (`batch.queries`)."""
-    layout = build_layout(batch, padding, backbone.device)
-    hidden = backbone.encode(layout, pet_ops(backbone, layout.segments, tasks))
+    t0 = time.perf_counter()
+    layout = build_layout(batch, opts.padding, backbone.device,
+                          group_ranks(batch, tasks) if opts.pet_ops else None)
+    t1 = time.perf_counter()
+    table = pet_ops(backbone, layout, tasks, stores, ctx, opts) if opts.pet_ops else {}
+    if opts.trace is not None:
+        opts.trace.layout_s += t1 - t0
+        opts.trace.build_s += time.perf_counter() - t1
+        table = opts.trace.wrap_table(table)
+    hidden = backbone.encode(layout, table)
     pooled = backbone.pool(hidden[layout.cls_rows])
     logits = _heads(pooled, layout, tasks)
     return [Result(query_id=q.id, task=q.task, pooled=pooled[j], logits=logits[j])

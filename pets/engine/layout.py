@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -47,7 +48,7 @@ class TokenLayout:
     position_ids: Tensor
     cls_rows: Tensor
     segments: tuple[Segment, ...]
-    query_segments: tuple[int, ...]  # segment index of each query
+    query_segments: tuple[int, ...]  # segment index of each query, in batch order
     blocks: tuple[AttentionBlock, ...] | None
     gather: tuple[Tensor, Tensor, Tensor] | None  # (rows [B, L], key_mask [B,1,1,L], back [T])
 
@@ -75,27 +76,43 @@ class TokenLayout:
         return o.transpose(1, 2).reshape(n * length, h)[back]
 
 
-def build_layout(batch: Batch, padding: str, device: torch.device) -> TokenLayout:
-    """Lay the batch's queries out as token rows under a padding mode."""
+def build_layout(batch: Batch, padding: str, device: torch.device,
+                 rank: Mapping[str, int] | None = None) -> TokenLayout:
+    """Lay the batch's queries out as token rows under a padding mode.
+
+    `rank` (task -> slot group number) orders the rows so that each slot group's
+    segments are adjacent (stable; the batch's own order within a group): a PET
+    operator then reads its whole group as one slice. Results still come back in
+    batch order through `cls_rows` and `query_segments`.
+    """
     queries = batch.queries
-    lengths = [q.length for q in queries]
-    padded = padded_lengths(lengths, batch.group_of, padding)
+    lengths_all = [q.length for q in queries]
+    padded_all = padded_lengths(lengths_all, batch.group_of, padding)
+    order = list(range(len(queries)))
+    if rank is not None:
+        order.sort(key=lambda i: rank.get(queries[i].task, -1))
+    lengths = [lengths_all[i] for i in order]
+    padded = [padded_all[i] for i in order]
     starts = list(accumulate(padded, initial=0))
     ids, pos = [], []
-    for q, p in zip(queries, padded):
+    for i, p in zip(order, padded):
+        q = queries[i]
         ids.extend(q.input_ids)
         ids.extend([0] * (p - q.length))
         pos.extend(range(p))
     as_long = lambda xs: torch.tensor(xs, dtype=torch.long, device=device)  # noqa: E731
 
     segments: list[Segment] = []
-    query_segments: list[int] = []
-    for i, q in enumerate(queries):
-        if segments and segments[-1].task == q.task:
-            segments[-1] = Segment(q.task, segments[-1].start, starts[i + 1])
+    query_segments = [0] * len(queries)
+    cls_rows = [0] * len(queries)
+    for j, i in enumerate(order):
+        task = queries[i].task
+        if segments and segments[-1].task == task:
+            segments[-1] = Segment(task, segments[-1].start, starts[j + 1])
         else:
-            segments.append(Segment(q.task, starts[i], starts[i + 1]))
-        query_segments.append(len(segments) - 1)
+            segments.append(Segment(task, starts[j], starts[j + 1]))
+        query_segments[i] = len(segments) - 1
+        cls_rows[i] = starts[j]
 
     runs = _same_length_runs(padded)
     blocks, gather = None, None
@@ -107,7 +124,7 @@ def build_layout(batch: Batch, padding: str, device: torch.device) -> TokenLayou
     else:
         gather = _gather_plan(lengths, starts, device)
     return TokenLayout(
-        input_ids=as_long(ids), position_ids=as_long(pos), cls_rows=as_long(starts[:-1]),
+        input_ids=as_long(ids), position_ids=as_long(pos), cls_rows=as_long(cls_rows),
         segments=tuple(segments), query_segments=tuple(query_segments),
         blocks=blocks, gather=gather)
 

@@ -1,32 +1,26 @@
 """Houlsby adapters: after the attention-output and FFN-output dense layers,
 before dropout/residual/LayerNorm: h += gelu(h down^T + down_b) up^T + up_b.
 
-Run-time form: per (layer, site) dense down [m, H], up [H, m] and biases.
+Run-time form: tasks of one bottleneck share a slot store with, per (layer,
+site), down [m, H], up [H, m] and biases stacked over slots; per hook point
+one pair of batched GEMMs covers all the batch's tasks of the store.
 Adapters cannot be merged into weights; the dense baseline inserts them as
 modules (`AdapterDense` wraps the HF dense layer).
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pets.pet.method import PetMethod, register
-from pets.pet.ops import HookKey, OpTable, Segment, add_op
-from pets.pet import segments
+from pets.pet.ops import GroupRun, HookKey, OpTable, add_op
 from pets.pet.params import ParamSpec
-from pets.pet.segments import SegmentGather, group_by_shape
+from pets.pet.slots import DenseSlots
 from pets.pet.targets import ADAPTER_PATHS, LINEAR_PATHS
 
 SITES = tuple(ADAPTER_PATHS)
 _PARTS = ("down.weight", "down.bias", "up.weight", "up.bias")
-
-
-@dataclass
-class AdapterState:
-    layers: dict[tuple[int, str], tuple[Tensor, Tensor, Tensor, Tensor]]  # down_w, down_b, up_w, up_b
 
 
 def _path(site: str, layer: int) -> str:
@@ -43,7 +37,7 @@ class Adapter(PetMethod):
     default_targets = SITES
     allowed_targets = SITES
     mergeable = False
-    storage = "dense down [m, H] / up [H, m] per site"
+    storage = "dense down [m, H] / up [H, m] per site, stacked in bottleneck groups"
 
     def param_specs(self, spec, backbone):
         h, m = backbone.cfg.hidden_size, spec.bottleneck
@@ -62,25 +56,38 @@ class Adapter(PetMethod):
             params[f"{p}.up.bias"] = torch.randn(h, generator=gen) * 0.02
         return params
 
+    def store_key(self, spec):
+        return (spec.bottleneck, spec.targets)
+
+    def new_store(self, spec, backbone):
+        h, m = backbone.cfg.hidden_size, spec.bottleneck
+        shapes = dict(zip(_PARTS, ((m, h), (m,), (h, m), (h,))))
+        return DenseSlots({f"{i}.{s}.{p}": shapes[p] for i, s in _sites(spec, backbone)
+                           for p in _PARTS}, backbone.device, backbone.dtype)
+
     def build_state(self, spec, backbone, params):
-        put = lambda t: t.to(backbone.device, backbone.dtype).contiguous()  # noqa: E731
-        return AdapterState({(i, s): tuple(put(params[f"{_path(s, i)}.{p}"]) for p in _PARTS)
-                             for i, s in _sites(spec, backbone)})
+        return {f"{i}.{s}.{p}": params[f"{_path(s, i)}.{p}"]
+                for i, s in _sites(spec, backbone) for p in _PARTS}
 
     def export_params(self, spec, backbone, state):
-        return {f"{_path(s, i)}.{p}": t for (i, s), ts in state.layers.items()
-                for p, t in zip(_PARTS, ts)}
+        return {f"{_path(s, i)}.{p}": state[f"{i}.{s}.{p}"].clone()
+                for i, s in _sites(spec, backbone) for p in _PARTS}
 
-    def ops(self, items: list[tuple[AdapterState, Segment]], backbone) -> OpTable:
-        by_site: dict[tuple[int, str], list] = {}
-        for state, seg in items:
-            for site, ws in state.layers.items():
-                by_site.setdefault(site, []).append((ws, seg.rows))
-        gathers: dict[tuple, SegmentGather] = {}
+    def ops(self, store: DenseSlots, run: GroupRun, backbone, ctx) -> OpTable:
         table: OpTable = {}
-        for (i, s), work in by_site.items():
-            for group in group_by_shape(work, key=lambda w: w[0][0].shape[0]):
-                add_op(table, HookKey("adapter", i, s), _adapter_fn(group, gathers, backbone.device))
+        for i, s in _sites_of(store):
+            add_op(table, HookKey("adapter", i, s), _batched(store, run, f"{i}.{s}."))
+        return table
+
+    def reference_ops(self, store: DenseSlots, run: GroupRun, backbone) -> OpTable:
+        table: OpTable = {}
+        for i, s in _sites_of(store):
+            def loop(x: Tensor, y: Tensor, pre=f"{i}.{s}.") -> None:
+                for slot, rows in zip(run.slot_list, run.rows):
+                    dw, db, uw, ub = (store.view(slot)[pre + p] for p in _PARTS)
+                    h = y[rows]
+                    h += F.linear(F.gelu(F.linear(h, dw, db)), uw, ub)
+            add_op(table, HookKey("adapter", i, s), loop)
         return table
 
     def insert_modules(self, spec, params, model):
@@ -91,26 +98,17 @@ class Adapter(PetMethod):
             parent.dense = AdapterDense(parent.dense, *(params[f"{p}.{q}"] for q in _PARTS))
 
 
-def _adapter_fn(group, gathers: dict, device):
-    """h[rows] += adapter(h[rows]) for every segment of one bottleneck size."""
-    if not segments.use_batched(torch.device(device), len(group)):
-        def loop(x: Tensor, y: Tensor) -> None:
-            for (dw, db, uw, ub), rows in group:
-                h = y[rows]
-                h += F.linear(F.gelu(F.linear(h, dw, db)), uw, ub)
-        return loop
-    key = tuple((r.start, r.stop) for _, r in group)
-    gather = gathers.get(key) or gathers.setdefault(
-        key, SegmentGather.build([r for _, r in group], device))
-    down_t = torch.stack([w[0].t() for w, _ in group])     # [n, H, m]
-    down_b = torch.stack([w[1] for w, _ in group])[:, None]  # [n, 1, m]
-    up_t = torch.stack([w[2].t() for w, _ in group])       # [n, m, H]
-    up_b = torch.stack([w[3] for w, _ in group])[:, None]    # [n, 1, H]
+def _sites_of(store: DenseSlots) -> list[tuple[int, str]]:
+    return list(dict.fromkeys((int(k.split(".")[0]), k.split(".")[1]) for k in store.shapes))
 
-    def batched(x: Tensor, y: Tensor) -> None:
-        hidden = F.gelu(torch.baddbmm(down_b, gather.gather(y), down_t))
-        gather.scatter_add(y, torch.baddbmm(up_b, hidden, up_t))
-    return batched
+
+def _batched(store: DenseSlots, run: GroupRun, pre: str):
+    """h[rows] += gelu(h down^T + down_b) up^T + up_b for every segment, in two baddbmm."""
+    def apply(x: Tensor, y: Tensor) -> None:
+        down_w, down_b, up_w, up_b = (store.take(pre + p, run.slots) for p in _PARTS)
+        hidden = F.gelu(torch.baddbmm(down_b[:, None], run.blocks(y), down_w.transpose(1, 2)))
+        run.add_blocks(y, torch.baddbmm(up_b[:, None], hidden, up_w.transpose(1, 2)))
+    return apply
 
 
 class AdapterDense(nn.Module):

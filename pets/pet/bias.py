@@ -1,13 +1,16 @@
 """Task biases that replace shared ones (BitFit, Diff-Pruning's optional biases).
 
 A task bias b_task is stored whole (so export is exact); per batch each
-segment adds b_task - b_shared to the shared op's output rows.
+segment adds b_task - b_shared to the shared op's output rows: one indexed
+add per hook point over all segments of a slot group.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from torch import Tensor
 
-from pets.pet.ops import HookKey, OpTable, Segment, add_op
+from pets.pet.ops import GroupRun, HookKey
 from pets.pet.targets import LAYERNORM_PATHS, LINEAR_PATHS
 
 # The bias of a linear fires at its "linear" hook; a LayerNorm's at its "layernorm" hook.
@@ -24,20 +27,26 @@ def shared_bias(backbone, key: HookKey) -> Tensor:
     return backbone.layernorm_bias(key.layer, key.name)
 
 
-def bias_ops(items: list[tuple[dict[HookKey, Tensor], Segment]], backbone) -> OpTable:
-    """Ops adding (b_task - b_shared) on each segment's rows, one function per hook point."""
-    work: dict[HookKey, list[tuple[Tensor, slice]]] = {}
-    for biases, seg in items:
-        for key, b in biases.items():
-            work.setdefault(key, []).append((b - shared_bias(backbone, key), seg.rows))
-    table: OpTable = {}
-    for key, deltas in work.items():
-        add_op(table, key, _add_rows(deltas))
-    return table
+def slot_part(key: HookKey) -> str:
+    """The name of a hook point's bias in a slot store."""
+    return f"{key.kind}.{key.layer}.{key.name}"
 
 
-def _add_rows(deltas: list[tuple[Tensor, slice]]):
+def part_key(part: str) -> HookKey:
+    kind, layer, name = part.split(".")
+    return HookKey(kind, int(layer), name)
+
+
+def bias_op(run: GroupRun, shared: Tensor, task_biases: Callable[[], Tensor]):
+    """y's rows of each segment += b_task - b_shared. task_biases() -> [n, out]."""
     def apply(x: Tensor, y: Tensor) -> None:
-        for delta, rows in deltas:
-            y[rows] += delta
+        run.add_per_segment(y, task_biases() - shared)
+    return apply
+
+
+def bias_loop(run: GroupRun, shared: Tensor, bias_of: Callable[[int], Tensor]):
+    """The per-segment reference of `bias_op`; bias_of(slot) -> [out]."""
+    def apply(x: Tensor, y: Tensor) -> None:
+        for slot, rows in zip(run.slot_list, run.rows):
+            y[rows] += bias_of(slot) - shared
     return apply

@@ -1,13 +1,16 @@
 """BitFit: the task's biases replace the shared biases of every target linear
-and both LayerNorms of each encoder layer. Run-time form: the full bias vectors."""
+and both LayerNorms of each encoder layer. Run-time form: the full bias
+vectors, stacked over the slots of tasks with the same targets; per hook point
+one indexed add covers all of a batch's BitFit tasks."""
 from __future__ import annotations
 
 import torch
 
-from pets.pet.bias import bias_name, bias_ops, shared_bias
+from pets.pet.bias import bias_loop, bias_name, bias_op, part_key, shared_bias, slot_part
 from pets.pet.method import PetMethod, register
-from pets.pet.ops import HookKey, linear_keys
+from pets.pet.ops import HookKey, OpTable, add_op, linear_keys
 from pets.pet.params import ParamSpec
+from pets.pet.slots import DenseSlots
 from pets.pet.targets import LAYERNORM_PATHS
 
 
@@ -20,7 +23,7 @@ def _keys(spec, backbone) -> list[HookKey]:
 @register
 class BitFit(PetMethod):
     name = "bitfit"
-    storage = "dense bias vectors"
+    storage = "dense bias vectors, stacked over tasks"
 
     def param_specs(self, spec, backbone):
         return {bias_name(k): ParamSpec(tuple(shared_bias(backbone, k).shape))
@@ -31,15 +34,31 @@ class BitFit(PetMethod):
                 + torch.randn(shared_bias(backbone, k).shape, generator=gen) * 0.05
                 for k in _keys(spec, backbone)}
 
+    def new_store(self, spec, backbone):
+        return DenseSlots({slot_part(k): tuple(shared_bias(backbone, k).shape)
+                           for k in _keys(spec, backbone)}, backbone.device, backbone.dtype)
+
     def build_state(self, spec, backbone, params):
-        return {k: params[bias_name(k)].to(backbone.device, backbone.dtype).contiguous()
-                for k in _keys(spec, backbone)}
+        return {slot_part(k): params[bias_name(k)] for k in _keys(spec, backbone)}
 
     def export_params(self, spec, backbone, state):
-        return {bias_name(k): b for k, b in state.items()}
+        return {bias_name(part_key(p)): b.clone() for p, b in state.items()}
 
-    def ops(self, items, backbone):
-        return bias_ops(items, backbone)
+    def ops(self, store, run, backbone, ctx) -> OpTable:
+        table: OpTable = {}
+        for part in store.shapes:
+            key = part_key(part)
+            add_op(table, key, bias_op(run, shared_bias(backbone, key),
+                                       lambda part=part: store.take(part, run.slots)))
+        return table
+
+    def reference_ops(self, store, run, backbone) -> OpTable:
+        table: OpTable = {}
+        for part in store.shapes:
+            key = part_key(part)
+            add_op(table, key, bias_loop(run, shared_bias(backbone, key),
+                                         lambda slot, part=part: store.view(slot)[part]))
+        return table
 
     def merge_into(self, spec, params, sd):
         for name, b in params.items():

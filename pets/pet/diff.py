@@ -3,7 +3,9 @@ optional new biases (`TaskSpec.bias`). Default density 0.5%.
 
 Run-time storage: per target a `SparseDelta`, the positions as int16 column
 indices + int32 row pointers and the values [nnz] (6 bytes per entry with fp32
-values, against CSR's 8); the int32 CSR the kernel takes is built per op."""
+values, against CSR's 8); recently run tasks keep the int32 columns the sparse
+kernel takes (`pets.pet.sparse.SparseLRU`). Per hook point one op runs the
+batch's diff tasks of a store, one sparse GEMM per segment."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,18 +14,21 @@ import torch
 from torch import Tensor
 
 from pets.errors import InvalidParamsError
-from pets.pet.bias import bias_name, bias_ops, shared_bias
+from pets.pet.bias import bias_loop, bias_name, bias_op, shared_bias
 from pets.pet.method import PetMethod, register
-from pets.pet.ops import HookKey, linear_keys, merge_tables
+from pets.pet.ops import GroupRun, HookKey, OpTable, add_op, linear_keys
 from pets.pet.params import ParamSpec, check_sparse_indices, random_sparse_indices
-from pets.pet.sparse import SparseDelta, SparsePattern, sparse_dtype, sparse_ops
+from pets.pet.slots import ListSlots
+from pets.pet.sparse import (CsrParts, SparseDelta, SparsePattern, sparse_dtype, sparse_loop, sparse_lru,
+                             sparse_op)
 from pets.pet.targets import linear_path, linear_shape
 
 
-@dataclass
+@dataclass(eq=False)
 class DiffState:
     deltas: dict[HookKey, SparseDelta]  # D [out, in] per target
     biases: dict[HookKey, Tensor] = field(default_factory=dict)
+    cached: dict[HookKey, Tensor] = field(default_factory=dict)  # int32 columns, recently run
 
 
 def _keys(spec, backbone) -> list[HookKey]:
@@ -88,10 +93,49 @@ class Diff(PetMethod):
         out.update({bias_name(k): b for k, b in state.biases.items()})
         return out
 
-    def ops(self, items, backbone):
-        return merge_tables([
-            sparse_ops([(s.deltas, seg) for s, seg in items], 1.0, lambda _, d: d.csr()),
-            bias_ops([(s.biases, seg) for s, seg in items if s.biases], backbone)])
+    def new_store(self, spec, backbone):
+        return ListSlots()
+
+    def store_key(self, spec):
+        return (spec.targets, spec.bias)
+
+    def ops(self, store: ListSlots, run: GroupRun, backbone, ctx) -> OpTable:
+        lru = sparse_lru(ctx)
+        states = {slot: store.view(slot) for slot in run.slot_list}
+        for state in states.values():
+            lru.touch(state)
+
+        def parts_of(key: HookKey):
+            def make(slot: int) -> CsrParts:
+                state = states[slot]
+                delta = state.deltas[key]
+                col = state.cached.get(key)
+                if col is None:
+                    col = delta.pattern.col.to(torch.int32)
+                    if lru.holds(state):
+                        state.cached[key] = col
+                return CsrParts(delta.pattern.crow, col, delta.values, delta.pattern.shape)
+            return make
+
+        table: OpTable = {}
+        first = states[run.slot_list[0]]
+        for key in first.deltas:
+            add_op(table, key, sparse_op(run, 1.0, parts_of(key), ctx.sparse_concat_nnz))
+        for key in first.biases:
+            add_op(table, key, bias_op(run, shared_bias(backbone, key), lambda key=key: torch.stack(
+                [states[s].biases[key] for s in run.slot_list])))
+        return table
+
+    def reference_ops(self, store: ListSlots, run: GroupRun, backbone) -> OpTable:
+        table: OpTable = {}
+        first = store.view(run.slot_list[0])
+        for key in first.deltas:
+            add_op(table, key, sparse_loop(
+                run, 1.0, lambda slot, key=key: store.view(slot).deltas[key].csr().to_dense()))
+        for key in first.biases:
+            add_op(table, key, bias_loop(run, shared_bias(backbone, key),
+                                         lambda slot, key=key: store.view(slot).biases[key]))
+        return table
 
     def merge_into(self, spec, params, sd):
         for name in [n for n in params if n.endswith(".weight.indices")]:

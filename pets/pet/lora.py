@@ -1,40 +1,37 @@
 """LoRA: y += (alpha / r) * x A^T B^T on each target linear (PEFT convention).
 
-Run-time form: per (layer, target) the task's A [r, in] and B [out, r], dense.
-Batch operator: per target, each LoRA segment does two thin GEMMs on its own
-rows; tasks of any rank mix in one batch with no padding of ranks.
+Run-time form: tasks of one rank and target set share a slot store with, per
+(layer, target), A [r, in] and B [out, r] stacked over slots, and the scale.
+Batch operator: per hook point one pair of batched GEMMs over all the batch's
+tasks of the store, [n, L, in] @ [n, in, r] @ [n, r, out]; tasks of other
+ranks sit in other stores and run as their own pair, so ranks mix without
+padding.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from pets.pet.method import PetMethod, register
-from pets.pet.ops import HookKey, OpTable, Segment, add_op
+from pets.pet.ops import GroupRun, HookKey, OpTable, add_op
 from pets.pet.params import ParamSpec
-from pets.pet import segments
-from pets.pet.segments import SegmentGather, group_by_shape
-from pets.pet.spec import TaskSpec
+from pets.pet.slots import DenseSlots
 from pets.pet.targets import linear_path, linear_shape
 
 
-@dataclass
-class LoraState:
-    scale: float
-    ab: dict[tuple[int, str], tuple[Tensor, Tensor]]  # (layer, target) -> (A [r, in], B [out, r])
-
-
-def _sites(spec: TaskSpec, backbone) -> list[tuple[int, str]]:
+def _sites(spec, backbone) -> list[tuple[int, str]]:
     return [(i, t) for i in range(backbone.cfg.num_hidden_layers) for t in spec.targets]
+
+
+def _part(layer: int, target: str, ab: str) -> str:
+    return f"{ab}.{layer}.{target}"
 
 
 @register
 class Lora(PetMethod):
     name = "lora"
     default_targets = ("query", "value")
-    storage = "dense A [r, in] and B [out, r] per target"
+    storage = "dense A [r, in] and B [out, r] per target, stacked in rank groups"
 
     def param_specs(self, spec, backbone):
         out = {}
@@ -52,31 +49,46 @@ class Lora(PetMethod):
             params[f"{linear_path(t, i)}.lora_B"] = torch.randn(o, spec.rank, generator=gen) * 0.02
         return params
 
+    def store_key(self, spec):
+        return (spec.rank, spec.targets)
+
+    def new_store(self, spec, backbone):
+        shapes: dict[str, tuple[int, ...]] = {"scale": ()}
+        for i, t in _sites(spec, backbone):
+            o, n = linear_shape(backbone.cfg, t)
+            shapes[_part(i, t, "A")] = (spec.rank, n)
+            shapes[_part(i, t, "B")] = (o, spec.rank)
+        return DenseSlots(shapes, backbone.device, backbone.dtype)
+
     def build_state(self, spec, backbone, params):
-        put = lambda t: t.to(backbone.device, backbone.dtype).contiguous()  # noqa: E731
-        return LoraState(
-            scale=spec.alpha / spec.rank,
-            ab={(i, t): (put(params[f"{linear_path(t, i)}.lora_A"]),
-                         put(params[f"{linear_path(t, i)}.lora_B"]))
-                for i, t in _sites(spec, backbone)})
+        state = {"scale": torch.tensor(spec.alpha / spec.rank)}
+        for i, t in _sites(spec, backbone):
+            state[_part(i, t, "A")] = params[f"{linear_path(t, i)}.lora_A"]
+            state[_part(i, t, "B")] = params[f"{linear_path(t, i)}.lora_B"]
+        return state
 
     def export_params(self, spec, backbone, state):
         out = {}
-        for (i, t), (a, b) in state.ab.items():
-            out[f"{linear_path(t, i)}.lora_A"] = a
-            out[f"{linear_path(t, i)}.lora_B"] = b
+        for i, t in _sites(spec, backbone):
+            out[f"{linear_path(t, i)}.lora_A"] = state[_part(i, t, "A")].clone()
+            out[f"{linear_path(t, i)}.lora_B"] = state[_part(i, t, "B")].clone()
         return out
 
-    def ops(self, items: list[tuple[LoraState, Segment]], backbone) -> OpTable:
-        by_site: dict[tuple[int, str], list[tuple[float, Tensor, Tensor, slice]]] = {}
-        for state, seg in items:
-            for site, (a, b) in state.ab.items():
-                by_site.setdefault(site, []).append((state.scale, a, b, seg.rows))
-        gathers: dict[tuple, SegmentGather] = {}
+    def ops(self, store: DenseSlots, run: GroupRun, backbone, ctx) -> OpTable:
+        scale = store.take("scale", run.slots)[:, None, None]  # [n, 1, 1]
         table: OpTable = {}
-        for (i, t), work in by_site.items():
-            for group in group_by_shape(work, key=lambda w: w[1].shape[0]):
-                add_op(table, HookKey("linear", i, t), _lora_fn(group, gathers, backbone.device))
+        for i, t in _sites_of(store):
+            add_op(table, HookKey("linear", i, t), _batched(store, run, i, t, scale))
+        return table
+
+    def reference_ops(self, store: DenseSlots, run: GroupRun, backbone) -> OpTable:
+        table: OpTable = {}
+        for i, t in _sites_of(store):
+            def loop(x: Tensor, y: Tensor, i=i, t=t) -> None:
+                for slot, rows in zip(run.slot_list, run.rows):
+                    s = store.view(slot)
+                    y[rows] += float(s["scale"]) * (x[rows] @ s[_part(i, t, "A")].t()) @ s[_part(i, t, "B")].t()
+            add_op(table, HookKey("linear", i, t), loop)
         return table
 
     def merge_into(self, spec, params, sd):
@@ -88,19 +100,18 @@ class Lora(PetMethod):
             w += (scale * (b.double() @ a.double())).to(w.dtype)
 
 
-def _lora_fn(group, gathers: dict, device):
-    """y[rows] += scale * x[rows] A^T B^T for every segment of one rank group."""
-    if not segments.use_batched(torch.device(device), len(group)):
-        def loop(x: Tensor, y: Tensor) -> None:
-            for scale, a, b, rows in group:
-                y[rows].addmm_(x[rows] @ a.t(), b.t(), alpha=scale)
-        return loop
-    key = tuple((r.start, r.stop) for *_, r in group)
-    gather = gathers.get(key) or gathers.setdefault(
-        key, SegmentGather.build([r for *_, r in group], device))
-    a_t = torch.stack([a.t() for _, a, _, _ in group])                 # [n, in, r]
-    b_t = torch.stack([b.t() * scale for scale, _, b, _ in group])     # [n, r, out]
+def _sites_of(store: DenseSlots) -> list[tuple[int, str]]:
+    return [(int(i), t) for ab, i, t in (k.split(".") for k in store.shapes if k != "scale")
+            if ab == "A"]
 
-    def batched(x: Tensor, y: Tensor) -> None:
-        gather.scatter_add(y, torch.bmm(torch.bmm(gather.gather(x), a_t), b_t))
-    return batched
+
+def _batched(store: DenseSlots, run: GroupRun, layer: int, target: str, scale: Tensor):
+    """y[rows] += scale * x[rows] A^T B^T for every segment of the group, in two bmm."""
+    a_name, b_name = _part(layer, target, "A"), _part(layer, target, "B")
+
+    def apply(x: Tensor, y: Tensor) -> None:
+        a = store.take(a_name, run.slots)  # [n, r, in]
+        b = store.take(b_name, run.slots)  # [n, out, r]
+        h = torch.bmm(run.blocks(x), a.transpose(1, 2)).mul_(scale)  # [n, L, r]
+        run.add_blocks(y, torch.bmm(h, b.transpose(1, 2)))
+    return apply

@@ -8,25 +8,20 @@ W * (1 - M) are the shared weight's own: a task that has not run holds none of
 them, so many more tasks fit. Gathering them touches nearly every cache line of
 W (at 5% density), so a task that runs keeps its gathered values and int32
 columns (8 more bytes per entry, counted by `engine.memory()`) while it is among
-the VALUE_CACHE_TASKS most recently run mask tasks of the process."""
+the engine's most recently run sparse tasks (`OpContext.sparse_cache_tasks`)."""
 from __future__ import annotations
 
-import weakref
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
 from pets.pet.method import PetMethod, register
-from pets.pet.ops import HookKey, linear_keys
+from pets.pet.ops import GroupRun, HookKey, OpTable, add_op, linear_keys
 from pets.pet.params import ParamSpec, check_sparse_indices, random_sparse_indices
-from pets.pet.sparse import SparsePattern, sparse_dtype, sparse_ops
+from pets.pet.slots import ListSlots
+from pets.pet.sparse import CsrParts, SparsePattern, sparse_dtype, sparse_loop, sparse_lru, sparse_op
 from pets.pet.targets import linear_path, linear_shape
-
-
-VALUE_CACHE_TASKS = 64  # mask tasks whose gathered values stay resident (LRU per process)
-_recent: OrderedDict[int, weakref.ref] = OrderedDict()
 
 
 @dataclass(eq=False)
@@ -34,16 +29,6 @@ class MaskState:
     zeroed: dict[HookKey, SparsePattern]  # positions of Z in W [out, in]
     # (int32 columns [nnz], W's values [nnz]) per target, while the task runs recently
     cached: dict[HookKey, tuple[Tensor, Tensor]] = field(default_factory=dict)
-
-
-def _touch(state: MaskState) -> None:
-    """Mark `state` as just run; the least recently run beyond the cap drop their values."""
-    _recent.pop(id(state), None)
-    _recent[id(state)] = weakref.ref(state)
-    while len(_recent) > VALUE_CACHE_TASKS:
-        _, ref = _recent.popitem(last=False)
-        if (old := ref()) is not None:
-            old.cached.clear()
 
 
 def _keys(spec, backbone) -> list[HookKey]:
@@ -82,21 +67,42 @@ class Mask(PetMethod):
     def export_params(self, spec, backbone, state):
         return {_name(k): p.indices() for k, p in state.zeroed.items()}
 
-    def ops(self, items, backbone):
+    def new_store(self, spec, backbone):
+        return ListSlots()
+
+    def ops(self, store: ListSlots, run: GroupRun, backbone, ctx) -> OpTable:
         values_dtype = sparse_dtype(backbone.device, backbone.dtype)
+        lru = sparse_lru(ctx)
+        states = {slot: store.view(slot) for slot in run.slot_list}
+        for state in states.values():
+            lru.touch(state)
 
-        def to_csr(key: HookKey, state: MaskState):
-            pattern = state.zeroed[key]
-            if key not in state.cached:
-                col = pattern.col.to(torch.int32)
-                weight = backbone.linear(key.layer, key.name)[0]
-                state.cached[key] = (col, pattern.gather(weight).to(values_dtype))
-            col, values = state.cached[key]
-            return pattern.csr(values, col)
+        def parts_of(key: HookKey):
+            def make(slot: int) -> CsrParts:
+                state = states[slot]
+                pattern = state.zeroed[key]
+                operands = state.cached.get(key)
+                if operands is None:
+                    weight = backbone.linear(key.layer, key.name)[0]
+                    operands = (pattern.col.to(torch.int32), pattern.gather(weight).to(values_dtype))
+                    if lru.holds(state):
+                        state.cached[key] = operands
+                return CsrParts(pattern.crow, operands[0], operands[1], pattern.shape)
+            return make
 
-        for state, _ in items:
-            _touch(state)
-        return sparse_ops([({k: s for k in s.zeroed}, seg) for s, seg in items], -1.0, to_csr)
+        table: OpTable = {}
+        for key in states[run.slot_list[0]].zeroed:
+            add_op(table, key, sparse_op(run, -1.0, parts_of(key), ctx.sparse_concat_nnz))
+        return table
+
+    def reference_ops(self, store: ListSlots, run: GroupRun, backbone) -> OpTable:
+        table: OpTable = {}
+        for key in store.view(run.slot_list[0]).zeroed:
+            weight = backbone.linear(key.layer, key.name)[0]
+            add_op(table, key, sparse_loop(
+                run, -1.0, lambda slot, key=key, w=weight:
+                    store.view(slot).zeroed[key].csr_of(w, w.dtype).to_dense()))
+        return table
 
     def merge_into(self, spec, params, sd):
         for name, idx in params.items():

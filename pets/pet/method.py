@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor
 
-from pets.pet.ops import OpTable, Segment
+from pets.pet.ops import GroupRun, OpContext, OpTable
 from pets.pet.params import ParamSpec
 from pets.pet.targets import LINEAR_TARGETS
 
 if TYPE_CHECKING:
+    from pets.pet.slots import DenseSlots, ListSlots
     from pets.engine.backbone import Backbone
     from pets.pet.spec import TaskSpec
 
@@ -23,8 +24,9 @@ class PetMethod(ABC):
     Life of a task: `param_specs`/`check_params` validate what the user gives
     (or `init_params` makes random ones); `build_state` turns the parameters
     into the run-time form kept on the device (e.g. CSR for sparse deltas);
-    `export_params` turns it back, exactly; `ops` builds, for one batch, the
-    hook functions that apply all of this method's tasks to their segments.
+    `export_params` turns it back, exactly. Tasks live in slot stores
+    (`pets.pet.slots`), one per `store_key`; for one batch, `ops` builds the hook
+    functions that apply all of a store's tasks in the batch at once.
     `merge_into` folds the task into a dense HF state dict (the per-task
     baseline and correctness oracle) where the method allows it.
     """
@@ -46,14 +48,29 @@ class PetMethod(ABC):
     def init_params(self, spec: TaskSpec, backbone: "Backbone",
                     gen: torch.Generator) -> dict[str, Tensor]: ...
 
-    @abstractmethod
-    def build_state(self, spec: TaskSpec, backbone: "Backbone", params: dict[str, Tensor]) -> Any: ...
+    def store_key(self, spec: "TaskSpec") -> tuple:
+        """Tasks with equal keys share one slot store (same shapes, same hook points)."""
+        return (spec.targets,)
 
     @abstractmethod
-    def export_params(self, spec: TaskSpec, backbone: "Backbone", state: Any) -> dict[str, Tensor]: ...
+    def new_store(self, spec: "TaskSpec", backbone: "Backbone") -> "DenseSlots | ListSlots":
+        """An empty store for tasks of `spec`'s group."""
 
     @abstractmethod
-    def ops(self, items: list[tuple[Any, Segment]], backbone: "Backbone") -> OpTable: ...
+    def build_state(self, spec: "TaskSpec", backbone: "Backbone", params: dict[str, Tensor]) -> Any:
+        """The run-time form of one task (what its store keeps in a slot)."""
+
+    @abstractmethod
+    def export_params(self, spec: "TaskSpec", backbone: "Backbone", state: Any) -> dict[str, Tensor]:
+        """`build_state` inverted, exactly; `state` is the store's view of the task's slot."""
+
+    @abstractmethod
+    def ops(self, store: Any, run: GroupRun, backbone: "Backbone", ctx: OpContext) -> OpTable:
+        """Hook functions applying every task of `run` (one slot group) at once."""
+
+    @abstractmethod
+    def reference_ops(self, store: Any, run: GroupRun, backbone: "Backbone") -> OpTable:
+        """The same as `ops` as a plain loop over segments: the test oracle."""
 
     def merge_into(self, spec: TaskSpec, params: dict[str, Tensor], sd: dict[str, Tensor]) -> None:
         """Fold the task into an HF BertModel state dict of cloned tensors, in place."""

@@ -12,10 +12,14 @@ y in place. The backbone knows nothing else of PETs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Callable, NamedTuple
 
+import torch
 from torch import Tensor
+
+from pets.pet.segments import SegmentGather
 
 HookFn = Callable[[Tensor, Tensor], None]
 
@@ -60,3 +64,78 @@ def merge_tables(tables: list[OpTable]) -> OpTable:
         for key, fns in table.items():
             merged.setdefault(key, []).extend(fns)
     return merged
+
+
+@dataclass(frozen=True, eq=False)
+class GroupRun:
+    """One slot group's share of a batch, built once and used by all its hook points.
+
+    The engine lays a group's segments out on adjacent token rows [start, stop)
+    (`pets.engine.layout`), so a PET operator reads its rows as one slice.
+    slots: [n] long, the slot of each segment's task. rows: each segment's rows.
+    length: the common number of rows per segment, or None when they differ.
+    """
+
+    slots: Tensor
+    slot_list: tuple[int, ...]
+    rows: tuple[slice, ...]
+    start: int
+    stop: int
+    length: int | None
+
+    @classmethod
+    def build(cls, slot_list: list[int], rows: list[slice], device) -> "GroupRun":
+        lens = {r.stop - r.start for r in rows}
+        return cls(slots=torch.tensor(slot_list, dtype=torch.long, device=device),
+                   slot_list=tuple(slot_list), rows=tuple(rows), start=rows[0].start,
+                   stop=rows[-1].stop, length=lens.pop() if len(lens) == 1 else None)
+
+    @property
+    def n(self) -> int:
+        return len(self.slot_list)
+
+    @cached_property
+    def row_segment(self) -> Tensor:
+        """Segment number of every row in [start, stop). [V] long."""
+        counts = torch.tensor([r.stop - r.start for r in self.rows], device=self.slots.device)
+        return torch.repeat_interleave(torch.arange(self.n, device=self.slots.device), counts)
+
+    @cached_property
+    def gather(self) -> SegmentGather:
+        return SegmentGather.build(list(self.rows), self.slots.device)
+
+    def blocks(self, t: Tensor) -> Tensor:
+        """The group's rows of t [T, d] as [n, L, d]: a view when lengths agree, else padded."""
+        if self.length is not None:
+            return t[self.start:self.stop].view(self.n, self.length, t.shape[-1])
+        return self.gather.gather(t)
+
+    def add_blocks(self, y: Tensor, delta: Tensor) -> None:
+        """y's group rows += delta [n, L, d] (from `blocks`)."""
+        if self.length is not None:
+            y[self.start:self.stop].view(self.n, self.length, y.shape[-1]).add_(delta)
+        else:
+            self.gather.scatter_add(y, delta)
+
+    def add_per_segment(self, y: Tensor, vectors: Tensor) -> None:
+        """Every row of segment j in y [T, d] += vectors[j]. vectors: [n, d]."""
+        if self.length is not None:
+            y[self.start:self.stop].view(self.n, self.length, y.shape[-1]).add_(vectors[:, None])
+        else:
+            y[self.start:self.stop].add_(vectors.index_select(0, self.row_segment))
+
+
+@dataclass
+class OpContext:
+    """Per-engine state that PET operators keep between batches (e.g. an LRU of
+    sparse kernels' operands), so that two engines in one process never share it."""
+
+    sparse_cache_tasks: int = 64  # sparse tasks whose kernel operands stay resident
+    # mean nnz per task and hook up to which sparse terms run as one block-diagonal GEMM
+    sparse_concat_nnz: int = 8192
+    caches: dict[str, Any] = field(default_factory=dict)
+
+    def cache(self, name: str, factory: Callable[[], Any]) -> Any:
+        if name not in self.caches:
+            self.caches[name] = factory()
+        return self.caches[name]

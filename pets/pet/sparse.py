@@ -4,12 +4,13 @@ Run-time storage (what `engine.memory()` counts) is a `SparsePattern`: CSR row
 pointers [out + 1] int32 and column indices [nnz] int16 (int32 only when a
 weight has more than 32767 columns), 2 bytes per entry. Diff keeps its delta
 values beside it; Mask keeps nothing else: its values are the shared weight's
-own, gathered at op time. A CSR with int32 indices (what MKL/cuSPARSE take) is
-built per hook call, just before its sparse GEMM, and dropped after it, so
-only one target's CSR of one task is alive at a time.
+own, gathered at op time. The int32 columns (and Mask's gathered values) that
+MKL/cuSPARSE take are kept, per engine, for the most recently run tasks
+(`SparseLRU`) and counted in `engine.memory()`.
 
 Applied per segment as y[rows] += sign * (S @ x[rows]^T)^T, a sparse-dense GEMM
-whose cost scales with nnz rather than out * in. Segments run in blocks of
+whose cost scales with nnz rather than out * in; one op per hook point runs all
+segments of a slot group and adds their results in one pass. Segments run in blocks of
 CHUNK_ROWS rows: the transposed copies the sparse kernel makes then stay in
 cache (CPU, 8192 rows, 768x768 at 0.5%: 32.5 ms whole vs 10.7 ms in 128-row
 blocks; at 832 rows 1.10 vs 0.84 ms; dense GEMM 48 / 4.9 ms).
@@ -17,21 +18,21 @@ blocks; at 832 rows 1.10 vs 0.84 ms; dense GEMM 48 / 4.9 ms).
 from __future__ import annotations
 
 import warnings
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import Callable
 
 import torch
 from torch import Tensor
 
-from pets.pet.ops import HookKey, OpTable, Segment, add_op
+from pets.pet.ops import GroupRun, OpContext
 
 CHUNK_ROWS = 128
 INT16_MAX_COLS = 32767  # column indices fit int16 up to here
 
 # CSR on CPU/CUDA is stable for the ops used here (construction, sparse @ dense).
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-
-T = TypeVar("T")
 
 
 def sparse_dtype(device: torch.device, dtype: torch.dtype) -> torch.dtype:
@@ -121,30 +122,99 @@ class SparseDelta:
         return self.pattern.csr(self.values)
 
 
-def sparse_ops(items: list[tuple[dict[HookKey, T], Segment]], sign: float,
-               to_csr: Callable[[HookKey, T], Tensor]) -> OpTable:
-    """One op per hook point applying every task's sparse term to its segment's rows.
+class SparseLRU:
+    """Which sparse states keep their cached kernel operands (`state.cached`): the
+    `capacity` most recently run, per engine. Evicted states drop theirs."""
 
-    `to_csr(key, term)` makes the CSR [out, in] of one task's term at the hook; it is
-    called inside the op, so the CSR lives only for that call.
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._recent: OrderedDict[int, weakref.ref] = OrderedDict()
+
+    def touch(self, state) -> None:
+        self._recent.pop(id(state), None)
+        self._recent[id(state)] = weakref.ref(state)
+        while len(self._recent) > self.capacity:
+            _, ref = self._recent.popitem(last=False)
+            if (old := ref()) is not None:
+                old.cached.clear()
+
+    def holds(self, state) -> bool:
+        """Whether `state` may keep operands (it is among the most recently run)."""
+        ref = self._recent.get(id(state))
+        return ref is not None and ref() is state
+
+
+def sparse_lru(ctx: OpContext) -> SparseLRU:
+    return ctx.cache("sparse-lru", lambda: SparseLRU(ctx.sparse_cache_tasks))
+
+
+Operand = Callable[[int], "CsrParts"]  # slot -> that task's term at one hook
+
+
+@dataclass(frozen=True)
+class CsrParts:
+    """One task's sparse term [out, in] as the kernels take it: crow [out + 1] int32,
+    col [nnz] int32, values [nnz]."""
+
+    crow: Tensor
+    col: Tensor
+    values: Tensor
+    shape: tuple[int, int]
+
+    def csr(self) -> Tensor:
+        return torch.sparse_csr_tensor(self.crow, self.col, self.values, size=self.shape,
+                                       check_invariants=False)
+
+
+def block_diagonal(parts: list[CsrParts]) -> Tensor:
+    """The tasks' terms as one block-diagonal CSR [n * out, n * in], built with a
+    handful of vectorised ops whatever n is."""
+    out_f, in_f = parts[0].shape
+    n = len(parts)
+    nnz = torch.tensor([p.col.numel() for p in parts], device=parts[0].col.device)
+    offsets = (torch.cumsum(nnz, 0) - nnz).to(torch.int32)
+    crow = torch.stack([p.crow[1:] for p in parts]).add_(offsets[:, None]).reshape(-1)
+    crow = torch.cat([crow.new_zeros(1), crow])
+    col_shift = torch.repeat_interleave(
+        torch.arange(n, device=nnz.device, dtype=torch.int32) * in_f, nnz)
+    col = torch.cat([p.col for p in parts]).add_(col_shift)
+    return torch.sparse_csr_tensor(crow, col, torch.cat([p.values for p in parts]),
+                                   size=(n * out_f, n * in_f), check_invariants=False)
+
+
+def sparse_op(run: GroupRun, sign: float, parts_of: Operand, concat_nnz: int):
+    """y[rows_s] += sign * x[rows_s] @ S_s^T for every segment s of the group.
+
+    Two ways, chosen by the terms' size: small terms (Diff-Pruning's 0.5%) run as
+    ONE sparse GEMM of their block-diagonal concatenation over the group's rows
+    as [n * in, L] (per-call overhead dominates them); large ones (MaskBERT's
+    5%, where concatenating would copy every entry) as one sparse GEMM per
+    segment. Either way x's rows are cast once and added back in one op.
     """
-    work: dict[HookKey, list[tuple[T, slice]]] = {}
-    for terms, seg in items:
-        for key, term in terms.items():
-            work.setdefault(key, []).append((term, seg.rows))
-    table: OpTable = {}
-    for key, entries in work.items():
-        add_op(table, key, _sparse_fn(key, entries, sign, to_csr))
-    return table
-
-
-def _sparse_fn(key: HookKey, entries: list[tuple[T, slice]], sign: float,
-               to_csr: Callable[[HookKey, T], Tensor]):
     def apply(x: Tensor, y: Tensor) -> None:
-        for term, rows in entries:
-            csr = to_csr(key, term)
-            for start in range(rows.start, rows.stop, CHUNK_ROWS):
-                block = slice(start, min(start + CHUNK_ROWS, rows.stop))
-                delta = torch.sparse.mm(csr, x[block].t().to(csr.dtype)).t()
-                y[block].add_(delta.to(y.dtype), alpha=sign)
+        parts = [parts_of(slot) for slot in run.slot_list]
+        dt = parts[0].values.dtype
+        if sum(p.col.numel() for p in parts) <= concat_nnz * len(parts):
+            out_f, in_f = parts[0].shape
+            xs = run.blocks(x).to(dt).transpose(1, 2).reshape(run.n * in_f, -1)  # [n * in, L]
+            delta = torch.sparse.mm(block_diagonal(parts), xs)  # [n * out, L]
+            run.add_blocks(y, delta.view(run.n, out_f, -1).transpose(1, 2).to(y.dtype).mul_(sign))
+            return
+        xs = x[run.start:run.stop].to(dt)
+        acc = torch.empty(run.stop - run.start, y.shape[-1], dtype=dt, device=y.device)
+        for p, rows in zip(parts, run.rows):
+            csr = p.csr()
+            for r0 in range(rows.start - run.start, rows.stop - run.start, CHUNK_ROWS):
+                block = slice(r0, min(r0 + CHUNK_ROWS, rows.stop - run.start))
+                acc[block] = torch.sparse.mm(csr, xs[block].t()).t()
+        y[run.start:run.stop].add_(acc.to(y.dtype), alpha=sign)
+    return apply
+
+
+def sparse_loop(run: GroupRun, sign: float, dense_of: Operand):
+    """The per-segment reference of `sparse_op`: dense_of(slot) -> S [out, in], dense."""
+    def apply(x: Tensor, y: Tensor) -> None:
+        for slot, rows in zip(run.slot_list, run.rows):
+            s = dense_of(slot)
+            y[rows] += sign * (x[rows].to(s.dtype) @ s.t()).to(y.dtype)
     return apply

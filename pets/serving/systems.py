@@ -19,7 +19,6 @@ from pets.batching.batch import Batch
 from pets.batching.cost import CostModel
 from pets.batching.padding import padded_lengths
 from pets.batching.policies.base import batch_of_queries
-from pets.engine.execute import LoadedTask, run_batch
 from pets.errors import InvalidSpecError
 from pets.pet.method import get_method
 
@@ -64,8 +63,7 @@ class BaseSystem(System):
     name = "base"
 
     def run(self, batch):
-        shared = {t: LoadedTask(self.engine.tasks[t], None, None, None) for t in batch.tasks}
-        return run_batch(self.engine.backbone, batch, shared, self.padding)
+        return self.engine.run(batch, padding=self.padding, pet_ops=False)
 
     def predict(self, batch):
         tokens = sum(padded_lengths(batch.lengths, batch.group_of, self.padding))

@@ -84,12 +84,18 @@ def test_run_takes_a_batch_with_several_minibatches_per_task(engine, queries, pa
 
 
 @pytest.mark.parametrize("padding", PADDINGS)
-def test_batched_pet_ops_equal_the_per_segment_reference(engine, queries, padding, monkeypatch):
-    """The gather-bmm-scatter operators equal the plain per-segment loops."""
-    from pets.pet import segments
-
-    monkeypatch.setattr(segments, "BATCHED", True)
+def test_batched_pet_ops_equal_the_per_segment_reference(engine, queries, padding):
+    """The cross-task operators (gather, bmm, indexed adds) equal the plain per-segment loops."""
     fast = engine.infer(queries, padding=padding)
-    monkeypatch.setattr(segments, "BATCHED", False)
-    for a, b in zip(fast, engine.infer(queries, padding=padding)):
+    for a, b in zip(fast, engine.infer(queries, padding=padding, reference=True)):
         assert_results_close(a, b)
+
+
+def test_equal_length_segments_take_the_view_path_and_match_the_reference(engine):
+    """One query of each task, all the same length: every slot group is a view, no gather."""
+    queries = [pets.Query(task=t, input_ids=[101] + [2000 + i + j for j in range(6)], id=i)
+               for i, t in enumerate(engine.tasks)]
+    fast = engine.infer(queries)
+    for q, a, b in zip(queries, fast, engine.infer(queries, reference=True)):
+        assert_results_close(a, b)
+        assert_results_close(a, engine.infer([q])[0])

@@ -64,11 +64,8 @@ def test_pattern_round_trip_and_gather():
     assert torch.equal(dense, expected)
 
 
-def test_mask_values_are_kept_for_recently_run_tasks_only(monkeypatch):
-    from pets.pet import mask
-
-    monkeypatch.setattr(mask, "VALUE_CACHE_TASKS", 1)
-    eng = _engine()
+def test_mask_values_are_kept_for_recently_run_tasks_only():
+    eng = pets.PetsEngine.from_preset("bert-tiny", seed=0, sparse_cache_tasks=1)
     for name in ("a", "b"):
         eng.add_task(pets.TaskSpec(name=name, pet="mask", density=0.05, num_labels=2))
     idle = eng.memory().tasks["a"]

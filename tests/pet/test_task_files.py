@@ -83,6 +83,6 @@ def test_memory_accounting(eng):
     assert all(0 < b < mem.shared / 10 for b in mem.tasks.values())
     assert mem.dense_total == mem.shared * len(MIXED_SPECS)
     cfg = eng.config
-    # A [2, 128] + B [128, 2] on query and value of each layer, fp32, plus a 2-label head
-    expected = 4 * (cfg.num_hidden_layers * 2 * (2 * 128 * 2) + 2 * 128 + 2)
+    # A [2, 128] + B [128, 2] on query and value of each layer, its scale, fp32, plus a 2-label head
+    expected = 4 * (cfg.num_hidden_layers * 2 * (2 * 128 * 2) + 1 + 2 * 128 + 2)
     assert mem.tasks["lora-r2"] == expected
