@@ -1,12 +1,17 @@
 """Shared fixtures: a bert-tiny engine holding a mix of tasks of all five PET types."""
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
 import torch
 
 import pets
+
+# Engines made with dtype "auto" serve in float32 under test, so exactness holds at 1e-5
+# (tests of the auto choice itself clear this).
+os.environ["PETS_DTYPE"] = "float32"
 
 # 13 tasks (same-rank LoRA and same-bottleneck adapters run batched): every PET type, several ranks / bottlenecks / densities / targets / head sizes.
 MIXED_SPECS = [

@@ -11,17 +11,18 @@ from torch import Tensor
 
 from pets.batching.batch import Batch, batch_by_task
 from pets.batching.query import Query, Result, check_query
+from pets.dtypes import resolve_dtype
 from pets.config import MINILM_ALIASES, ModelConfig, minilm_path, preset
 from pets.engine.backbone import Backbone
 from pets.engine.execute import LoadedTask, RunOptions, run_batch
 from pets.engine.trace import OpTrace
 from pets.batching.padding import DEFAULT_PADDING, PADDING_MODES
 from pets.engine.loading import load_checkpoint
+from pets.engine.rwlock import RWLock
 from pets.errors import (DuplicateTaskError, InvalidSpecError,
                          PeftImportError, PetsError, UnknownTaskError)
-from pets.pet.head import head_specs, init_head
-from pets.pet.method import get_method, nbytes
-from pets.pet.params import check_params, task_generator
+from pets.pet.build import build_task, check_finite_after_cast
+from pets.pet.method import nbytes
 from pets.pet.peft_io import read_peft_lora
 from pets.pet.spec import TaskSpec
 from pets.pet.ops import OpContext, OpTable
@@ -70,24 +71,29 @@ class PetsEngine:
         self._tasks: dict[str, LoadedTask] = {}
         self._stores: dict[tuple, DenseSlots | ListSlots] = {}  # slot group -> its store
         self._ctx = OpContext(sparse_cache_tasks=sparse_cache_tasks)
+        self._lock = RWLock()  # batches read concurrently; task changes write
 
     # ---- construction -----------------------------------------------------------------
     @classmethod
     def from_preset(cls, name: str, *, device: str | torch.device = "cpu",
-                    dtype: torch.dtype = torch.float32, seed: int = 0, **kw) -> "PetsEngine":
-        """A backbone of a preset shape with seeded random weights (no download)."""
-        return cls(Backbone.random(preset(name), seed=seed, device=device, dtype=dtype),
+                    dtype: str | torch.dtype = "auto", seed: int = 0, **kw) -> "PetsEngine":
+        """A backbone of a preset shape with seeded random weights (no download).
+
+        dtype "auto": the fastest the device runs natively (`pets.dtypes`)."""
+        dt = resolve_dtype(dtype, device)
+        return cls(Backbone.random(preset(name), seed=seed, device=device, dtype=dt),
                    seed=seed, model_name=name, **kw)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu",
-                        dtype: torch.dtype = torch.float32, seed: int = 0, **kw) -> "PetsEngine":
+                        dtype: str | torch.dtype = "auto", seed: int = 0, **kw) -> "PetsEngine":
         """Any local HF BERT checkpoint folder, or 'all-MiniLM-L6-v2' (shipped by a package)."""
         name = Path(str(path)).name
         if str(path) in MINILM_ALIASES:
             path, name = minilm_path(), "minilm"
         cfg, sd = load_checkpoint(path)
-        return cls(Backbone.from_state_dict(cfg, sd, device=device, dtype=dtype), seed=seed,
+        return cls(Backbone.from_state_dict(cfg, sd, device=device,
+                                            dtype=resolve_dtype(dtype, device)), seed=seed,
                    model_name=name, **kw)
 
     # ---- tasks ---------------------------------------------------------------------------
@@ -97,52 +103,59 @@ class PetsEngine:
 
     @property
     def tasks(self) -> Mapping[str, TaskSpec]:
-        return MappingProxyType({n: t.spec for n, t in self._tasks.items()})
+        """A snapshot: name -> TaskSpec of every loaded task."""
+        with self._lock.read():
+            return MappingProxyType({n: t.spec for n, t in self._tasks.items()})
 
     def add_task(self, spec: TaskSpec, params: dict[str, Tensor] | None = None) -> TaskSpec:
-        """Load a task; random non-zero seeded PET params when `params` is None."""
+        """Load a task; random non-zero seeded PET params when `params` is None.
+
+        Raises InvalidSpecError / InvalidParamsError (bad spec or parameters, including
+        values that overflow the engine's dtype) or DuplicateTaskError; the engine is
+        then unchanged. Safe while other threads run batches: it waits for them.
+        """
         if not isinstance(spec, TaskSpec):
             raise InvalidSpecError(f"add_task takes a pets.TaskSpec, got {type(spec).__name__}")
         if spec.name in self._tasks:
             raise DuplicateTaskError(
                 f"task {spec.name!r} is already loaded; remove_task it first or pick another name")
-        method = get_method(spec.pet)
-        hidden = self.config.hidden_size
-        if params is None:
-            gen = task_generator(spec.name, spec.seed, self.seed)
-            params = {**method.init_params(spec, self.backbone, gen),
-                      **init_head(spec.num_labels, hidden, gen)}
-        expected = {**method.param_specs(spec, self.backbone), **head_specs(spec.num_labels, hidden)}
-        params = check_params(spec.name, params, expected)
-        method.check_params(spec, self.backbone, params)
-        state = method.build_state(spec, self.backbone, params)
-        head = None
-        if spec.num_labels:
-            put = lambda t: t.to(self.backbone.device, self.backbone.dtype).contiguous()  # noqa: E731
-            head = (put(params["classifier.weight"]), put(params["classifier.bias"]))
-        group = (method.name, method.store_key(spec))
-        store = self._stores.get(group) or method.new_store(spec, self.backbone)
-        slot = store.add(state)
-        self._stores[group] = store
-        self._tasks[spec.name] = LoadedTask(spec, method, group, slot, head)
+        built = build_task(spec, params, self.backbone, self.seed)  # outside the lock: slow part
+        check_finite_after_cast(spec, built.head, self.backbone.dtype)
+        group = (built.method.name, built.method.store_key(spec))
+        with self._lock.write():
+            if spec.name in self._tasks:
+                raise DuplicateTaskError(f"task {spec.name!r} was loaded meanwhile")
+            store = self._stores.get(group) or built.method.new_store(spec, self.backbone)
+            slot = store.add(built.state)
+            try:
+                check_finite_after_cast(spec, store.view(slot), self.backbone.dtype)
+            except PetsError:
+                store.remove(slot)
+                raise
+            self._stores[group] = store
+            self._tasks[spec.name] = LoadedTask(spec, built.method, group, slot, built.head)
         return spec
 
     def add_merged_task(self, spec: TaskSpec, head: tuple[Tensor, Tensor] | None) -> TaskSpec:
         """A task whose PET is already folded into this engine's backbone (a per-task
         dense copy, `pets.baselines.dense_copy`): it runs with no PET op, only its head."""
-        if spec.name in self._tasks:
-            raise DuplicateTaskError(f"task {spec.name!r} is already loaded")
-        self._tasks[spec.name] = LoadedTask(spec, None, None, -1, head)
+        with self._lock.write():
+            if spec.name in self._tasks:
+                raise DuplicateTaskError(f"task {spec.name!r} is already loaded")
+            self._tasks[spec.name] = LoadedTask(spec, None, None, -1, head)
         return spec
 
     def remove_task(self, name: str) -> None:
-        task = self._get(name)
-        del self._tasks[name]
-        if task.group is not None:
-            store = self._stores[task.group]
-            store.remove(task.slot)
-            if not len(store):
-                del self._stores[task.group]
+        """Unload a task (UnknownTaskError if it is not loaded). Waits for running batches;
+        batches checked after it fail with UnknownTaskError for its queries."""
+        with self._lock.write():
+            task = self._get(name)
+            del self._tasks[name]
+            if task.group is not None:
+                store = self._stores[task.group]
+                store.remove(task.slot)
+                if not len(store):
+                    del self._stores[task.group]
 
     def task(self, name: str) -> TaskSpec:
         """The spec of a loaded task; `UnknownTaskError` (with the loaded names) if none."""
@@ -150,9 +163,10 @@ class PetsEngine:
 
     def task_params(self, name: str) -> dict[str, Tensor]:
         """The task's parameters, named as in a task file (exactly what was loaded)."""
-        task = self._get(name)
-        params = {} if task.method is None else task.method.export_params(
-            task.spec, self.backbone, self._stores[task.group].view(task.slot))
+        with self._lock.read():
+            task = self._get(name)
+            params = {} if task.method is None else task.method.export_params(
+                task.spec, self.backbone, self._stores[task.group].view(task.slot))
         if task.head is not None:
             params["classifier.weight"], params["classifier.bias"] = task.head
         return params
@@ -209,10 +223,11 @@ class PetsEngine:
         `schedule` gets one PET op table per task and returns the table to run
         (`pets bench streams` spreads them over CUDA streams).
         """
-        self.check(batch.queries)
         opts = RunOptions(padding=padding or self.padding, pet_ops=pet_ops, reference=reference,
                           trace=trace, schedule=schedule)
-        return run_batch(self.backbone, batch, self._tasks, self._stores, self._ctx, opts)
+        with self._lock.read():  # a consistent task set for the whole batch
+            self.check(batch.queries)
+            return run_batch(self.backbone, batch, self._tasks, self._stores, self._ctx, opts)
 
     def check(self, queries: Sequence[Query]) -> None:
         """Raise if any query cannot run here (unknown task, too long, id out of vocab)."""
@@ -223,6 +238,10 @@ class PetsEngine:
     # ---- accounting ------------------------------------------------------------------------
     def memory(self) -> MemoryReport:
         shared = self.backbone.nbytes()
+        with self._lock.read():
+            return self._memory(shared)
+
+    def _memory(self, shared: int) -> MemoryReport:
         return MemoryReport(
             shared=shared,
             tasks=MappingProxyType({n: self._task_bytes(t) for n, t in self._tasks.items()}),
@@ -231,7 +250,8 @@ class PetsEngine:
 
     def task_bytes(self, name: str) -> int:
         """Bytes one task holds: its PET slot (and cached kernel operands) + its head."""
-        return self._task_bytes(self._get(name))
+        with self._lock.read():
+            return self._task_bytes(self._get(name))
 
     def _task_bytes(self, task: LoadedTask) -> int:
         pet = 0 if task.group is None else slot_bytes(self._stores[task.group], task.slot)

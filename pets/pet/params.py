@@ -18,8 +18,13 @@ class ParamSpec:
     kind: str = "float"
 
 
-def check_params(task: str, params: object, expected: dict[str, ParamSpec]) -> dict[str, Tensor]:
-    """Validate names, dtypes, shapes and finiteness; return a plain dict of tensors."""
+def check_params(task: str, params: object, expected: dict[str, ParamSpec], *,
+                 dtype: torch.dtype | None = None) -> dict[str, Tensor]:
+    """Validate names, dtypes, shapes and finiteness; return a plain dict of tensors.
+
+    `dtype`: the engine's dtype; float tensors must also stay finite once cast to it
+    (1e5 is finite in fp32 and inf in fp16). Raises InvalidParamsError.
+    """
     if not isinstance(params, dict):
         raise InvalidParamsError(f"task {task!r}: params must be a dict name -> tensor")
     missing = sorted(set(expected) - set(params))
@@ -45,9 +50,23 @@ def check_params(task: str, params: object, expected: dict[str, ParamSpec]) -> d
             raise InvalidParamsError(
                 f"task {task!r}: {name} has shape {tuple(t.shape)}, expected {want}"
             )
-        if spec.kind == "float" and not torch.isfinite(t).all():
-            raise InvalidParamsError(f"task {task!r}: {name} holds NaN or inf")
+        if spec.kind == "float":
+            check_finite(task, name, t, dtype)
     return dict(params)
+
+
+def check_finite(task: str, name: str, t: Tensor, dtype: torch.dtype | None = None) -> None:
+    """Raise InvalidParamsError if float tensor `t` holds NaN or inf, as it is or once cast
+    to `dtype` (a value beyond that dtype's range becomes inf)."""
+    if not torch.isfinite(t).all():
+        raise InvalidParamsError(f"task {task!r}: {name} holds NaN or inf; "
+                                 "every parameter must be a finite number")
+    if dtype is not None and dtype.is_floating_point and t.dtype != dtype:
+        if not torch.isfinite(t.to(dtype)).all():
+            limit = torch.finfo(dtype).max
+            raise InvalidParamsError(
+                f"task {task!r}: {name} holds values beyond {dtype}'s range (|x| <= {limit:.4g}), "
+                f"which become inf in this engine; rescale the parameters or use a wider dtype")
 
 
 def check_sparse_indices(task: str, name: str, idx: Tensor, shape: tuple[int, int]) -> None:

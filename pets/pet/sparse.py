@@ -15,6 +15,7 @@ handed over as [in, L] contiguous, so the kernel makes no transposed copies.
 """
 from __future__ import annotations
 
+import threading
 import warnings
 import weakref
 from collections import OrderedDict
@@ -127,8 +128,13 @@ class SparseLRU:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._recent: OrderedDict[int, weakref.ref] = OrderedDict()
+        self._mutex = threading.Lock()  # batches may run in several threads
 
     def touch(self, state) -> None:
+        with self._mutex:
+            self._touch(state)
+
+    def _touch(self, state) -> None:
         self._recent.pop(id(state), None)
         self._recent[id(state)] = weakref.ref(state)
         while len(self._recent) > self.capacity:

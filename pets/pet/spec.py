@@ -1,6 +1,7 @@
 """TaskSpec: what a task is (its PET type and hyperparameters), validated on creation."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -8,6 +9,16 @@ from typing import Any
 from pets.errors import InvalidSpecError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+# Upper bounds on what a task may ask for. A LoRA rank or adapter bottleneck above the
+# widest linear of the largest preset (bert-large's 4096) adds nothing a full-rank update
+# would not, and allocates layers x targets x (in + out) x r numbers; the label count sizes
+# the head [num_labels, hidden]. The bounds keep one task within what a machine can hold.
+MAX_RANK = 4096
+MAX_BOTTLENECK = 4096
+MAX_LABELS = 32768
+# alpha / r scales a LoRA update on the hot path, which may run in fp16 (largest 65504).
+MAX_ALPHA = 65504.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,33 +50,31 @@ class TaskSpec:
                 f"task name {self.name!r} must be 1-64 letters, digits, '_', '-' or '.', "
                 "starting with a letter or digit"
             )
+        if not isinstance(self.pet, str):
+            raise InvalidSpecError(f"task {self.name!r}: pet must be a method name (a string), "
+                                   f"got {self.pet!r}")
         method = get_method(self.pet)
-        _check_int(self, "rank", 1)
-        _check_int(self, "bottleneck", 1)
-        _check_int(self, "num_labels", 0)
+        _check_int(self, "rank", 1, MAX_RANK)
+        _check_int(self, "bottleneck", 1, MAX_BOTTLENECK)
+        _check_int(self, "num_labels", 0, MAX_LABELS)
         if self.seed is not None:
-            _check_int(self, "seed", 0)
-        if not isinstance(self.alpha, (int, float)) or not self.alpha > 0:
-            raise InvalidSpecError(f"task {self.name!r}: alpha must be > 0, got {self.alpha!r}")
+            _check_int(self, "seed", 0, 2**63 - 1)
+        if not _is_number(self.alpha) or not 0 < self.alpha <= MAX_ALPHA:
+            raise InvalidSpecError(
+                f"task {self.name!r}: alpha must be a finite number in (0, {MAX_ALPHA:g}] "
+                f"(the LoRA scale alpha / r must stay finite in fp16), got {self.alpha!r}")
         object.__setattr__(self, "alpha", float(self.alpha))
         density = method.default_density if self.density is None else self.density
-        if density is not None and not (isinstance(density, (int, float)) and 0 < density <= 1):
+        if density is not None and not (_is_number(density) and 0 < density <= 1):
             raise InvalidSpecError(
-                f"task {self.name!r}: density must be in (0, 1], got {density!r}"
+                f"task {self.name!r}: density must be a number in (0, 1], got {density!r}"
             )
         object.__setattr__(self, "density", None if density is None else float(density))
-        targets = method.default_targets if self.targets is None else self.targets
-        if isinstance(targets, str):
-            targets = (targets,)
-        targets = tuple(targets)
-        unknown = [t for t in targets if t not in method.allowed_targets]
-        if unknown or not targets or len(set(targets)) != len(targets):
+        object.__setattr__(self, "targets", _targets(self, method))
+        if not isinstance(self.bias, bool):
             raise InvalidSpecError(
-                f"task {self.name!r}: targets {targets} invalid for pet {self.pet!r}; "
-                f"choose distinct names from {method.allowed_targets}"
-            )
-        object.__setattr__(self, "targets", targets)
-        object.__setattr__(self, "bias", bool(self.bias))
+                f"task {self.name!r}: bias must be true or false (a JSON boolean, not a string "
+                f"or number), got {self.bias!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -86,15 +95,45 @@ class TaskSpec:
         data = dict(data)
         if isinstance(data.get("targets"), list):
             data["targets"] = tuple(data["targets"])
-        return cls(**data)
+        try:
+            return cls(**data)
+        except (TypeError, ValueError, OverflowError) as e:  # a field of a type no check expects
+            raise InvalidSpecError(f"task spec {data.get('name')!r} is invalid: {e}") from None
 
     def renamed(self, name: str) -> "TaskSpec":
         return TaskSpec.from_dict({**self.to_dict(), "name": name})
 
 
-def _check_int(spec: TaskSpec, field: str, minimum: int) -> None:
+def _is_number(value: object) -> bool:
+    """A finite int or float (not a bool, not NaN or infinity)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _check_int(spec: TaskSpec, field: str, minimum: int, maximum: int) -> None:
     value = getattr(spec, field)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise InvalidSpecError(
-            f"task {spec.name!r}: {field} must be an int >= {minimum}, got {value!r}"
+            f"task {spec.name!r}: {field} must be an int in [{minimum}, {maximum}], got {value!r}"
+            + (" (the bound keeps a task within what one machine can hold)"
+               if isinstance(value, int) and value > maximum else "")
         )
+
+
+def _targets(spec: TaskSpec, method) -> tuple[str, ...]:
+    """The spec's targets resolved: a name or a list of distinct names the method allows."""
+    targets = method.default_targets if spec.targets is None else spec.targets
+    if isinstance(targets, str):
+        targets = (targets,)
+    if not isinstance(targets, (tuple, list)) or not all(isinstance(t, str) for t in targets):
+        raise InvalidSpecError(
+            f"task {spec.name!r}: targets must be a list of names from {method.allowed_targets}, "
+            f"got {targets!r}")
+    targets = tuple(targets)
+    unknown = [t for t in targets if t not in method.allowed_targets]
+    if unknown or not targets or len(set(targets)) != len(targets):
+        raise InvalidSpecError(
+            f"task {spec.name!r}: targets {targets} invalid for pet {spec.pet!r}; "
+            f"choose distinct names from {method.allowed_targets}"
+        )
+    return targets
