@@ -1,6 +1,8 @@
 """A query (one sequence of one task) and the engine's answer to it."""
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
@@ -25,19 +27,16 @@ class Query:
     arrival: float = 0.0
 
     def __post_init__(self) -> None:
-        ids = self.input_ids
-        if isinstance(ids, torch.Tensor):
-            if ids.dim() != 1:
-                raise InvalidQueryError(
-                    f"query {self.id}: input_ids must be 1-D, got shape {tuple(ids.shape)}"
-                )
-            ids = ids.tolist()
-        try:
-            ids = tuple(int(i) for i in ids)
-        except (TypeError, ValueError):
-            raise InvalidQueryError(
-                f"query {self.id}: input_ids must be a sequence of ints"
-            ) from None
+        if not isinstance(self.task, str):
+            raise InvalidQueryError(f"query {self.id!r}: task must be a task name (a string), "
+                                    f"got {self.task!r}")
+        if not _is_int(self.id):
+            raise InvalidQueryError(f"query id must be an int, got {self.id!r}")
+        if (not isinstance(self.arrival, (int, float)) or isinstance(self.arrival, bool)
+                or not math.isfinite(self.arrival)):
+            raise InvalidQueryError(f"query {self.id}: arrival must be a finite number of "
+                                    f"seconds, got {self.arrival!r}")
+        ids = _token_ids(self.input_ids, self.id)
         if not ids:
             raise InvalidQueryError(f"query {self.id} of task {self.task!r} has no tokens")
         object.__setattr__(self, "input_ids", ids)
@@ -60,7 +59,39 @@ class Result:
     logits: torch.Tensor | None
 
 
+def _is_int(v: object) -> bool:
+    """An integer (Python or NumPy), not a bool: what a token id or query id may be."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _token_ids(ids: object, qid: object) -> tuple[int, ...]:
+    """`ids` as a tuple of ints; a float (101.7), a string ("101") or a bool is refused,
+    never coerced, so that what runs is exactly what the caller sent."""
+    if isinstance(ids, torch.Tensor):
+        if ids.dim() != 1 or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+            raise InvalidQueryError(
+                f"query {qid}: input_ids must be a 1-D integer tensor, got shape "
+                f"{tuple(ids.shape)} of {ids.dtype}")
+        return tuple(ids.tolist())
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, (Sequence, range)) and not hasattr(
+            ids, "__array__"):
+        raise InvalidQueryError(
+            f"query {qid}: input_ids must be a list of int token ids, got {type(ids).__name__} "
+            f"{ids!r:.40}; tokenize text first")
+    ids = list(ids.tolist() if hasattr(ids, "tolist") else ids)
+    bad = next((i for i in ids if not _is_int(i)), None)
+    if bad is not None:
+        raise InvalidQueryError(
+            f"query {qid}: token id {bad!r} is not an int; input_ids must be a sequence of ints "
+            "(token ids: no floats, strings or bools)")
+    return tuple(int(i) for i in ids)
+
+
 def as_queries(items: Sequence[Query]) -> list[Query]:
+    if isinstance(items, (str, bytes, Query)) or not isinstance(items, Sequence) and not hasattr(
+            items, "__iter__"):
+        raise InvalidQueryError(
+            f"expected a list of pets.Query objects, got {type(items).__name__}")
     items = list(items)
     bad = [type(q).__name__ for q in items if not isinstance(q, Query)]
     if bad:
