@@ -9,6 +9,12 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 
+# Line styles that keep overlapping lines apart (also in greyscale print).
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+SYMBOLS = ("circle", "square", "diamond", "x", "triangle-up", "cross")
+COLORS = px.colors.qualitative.Plotly
+
+
 def memory_bars(engine) -> go.Figure:
     """Bytes of the shared backbone and of each task, against one dense copy per task."""
     mem = engine.memory()
@@ -17,7 +23,7 @@ def memory_bars(engine) -> go.Figure:
         go.Bar(name="PET parameters", x=tasks, y=[mem.tasks[t] / 2**20 for t in tasks]),
         go.Bar(name="dense copy", x=tasks, y=[mem.dense_copy / 2**20] * len(tasks), opacity=0.35),
     ])
-    fig.update_layout(barmode="group", yaxis_title="MiB", yaxis_type="log",
+    fig.update_layout(barmode="group", yaxis_title="MiB (log scale)", yaxis_type="log",
                       title=f"Per-task memory (shared backbone {mem.shared / 2**20:.1f} MiB, held once)")
     return fig
 
@@ -29,8 +35,9 @@ def latency_cdf(reports: Mapping[str, "pets.serving.Report"]) -> go.Figure:  # n
         df = report.frame()
         lat = np.sort(df.loc[df.status == "completed", "latency"].to_numpy() * 1e3)
         if len(lat):
+            i = len(fig.data)
             fig.add_trace(go.Scatter(x=lat, y=np.arange(1, len(lat) + 1) / len(lat), name=name,
-                                     mode="lines"))
+                                     mode="lines", line=dict(dash=DASHES[i % len(DASHES)], width=2)))
     fig.update_layout(xaxis_title="latency (ms)", yaxis_title="fraction of completed requests",
                       title="Latency CDF")
     return fig
@@ -75,7 +82,7 @@ def capacity_bars(df: pd.DataFrame) -> go.Figure:
     fig = go.Figure(go.Bar(x=df.group, y=df.tasks, text=[f"{r:.0f}x" for r in df.ratio_vs_dense],
                            textposition="outside"))
     first = df.iloc[0]
-    fig.update_layout(yaxis_type="log", yaxis_title="tasks in the budget",
+    fig.update_layout(yaxis_type="log", yaxis_title="tasks in the budget (log scale)",
                       title=f"Capacity: budget of {first.budget_copies} dense {first.preset} copies")
     return fig
 
@@ -83,8 +90,10 @@ def capacity_bars(df: pd.DataFrame) -> go.Figure:
 def throughput_lines(df: pd.DataFrame) -> go.Figure:
     """Throughput normalised to one task, against the number of tasks, one line per shape."""
     fig = go.Figure([go.Scatter(x=g.tasks, y=g.normalised, name=f"{shape} per task",
-                                mode="lines+markers") for shape, g in df.groupby("shape", sort=False)])
-    fig.update_layout(xaxis_type="log", xaxis_title="tasks", yaxis_title="throughput / one task",
+                                mode="lines+markers", line=dict(dash=DASHES[i % len(DASHES)]),
+                                marker=dict(symbol=SYMBOLS[i % len(SYMBOLS)], size=8))
+                     for i, (shape, g) in enumerate(df.groupby("shape", sort=False))])
+    fig.update_layout(xaxis_type="log", xaxis_title="tasks (log scale)", yaxis_title="throughput / one task",
                       title="Throughput as tasks are added (fixed-length queries)")
     return fig
 
@@ -92,9 +101,14 @@ def throughput_lines(df: pd.DataFrame) -> go.Figure:
 def systems_lines(df: pd.DataFrame) -> go.Figure:
     """Queries/s against tasks, one line per system and shape."""
     fig = go.Figure()
+    shapes = list(dict.fromkeys(df["shape"]))
+    systems = list(dict.fromkeys(df.system))
     for (shape, system), g in df.groupby(["shape", "system"], sort=False):
+        i, j = shapes.index(shape), systems.index(system)
         fig.add_trace(go.Scatter(x=g.tasks, y=g.queries_per_s, name=f"{system} {shape}",
-                                 mode="lines+markers"))
+                                 mode="lines+markers", line=dict(dash=DASHES[i % len(DASHES)],
+                                                                 color=COLORS[j % len(COLORS)]),
+                                 marker=dict(symbol=SYMBOLS[j % len(SYMBOLS)], size=8)))
     fig.update_layout(xaxis_title="tasks", yaxis_title="queries/s", title="SeqS vs ParS vs PetS")
     return fig
 
@@ -116,7 +130,7 @@ def streams_lines(df: pd.DataFrame) -> go.Figure:
                                name="per-task PET ops over N streams"))
     for r in df[df.schedule == "engine"].itertuples():
         fig.add_hline(y=r.vs_one_stream, line_dash="dot", annotation_text="engine (batched ops)")
-    fig.update_layout(xaxis_type="log", xaxis_title="CUDA streams",
+    fig.update_layout(xaxis_type="log", xaxis_title="CUDA streams (log scale)",
                       yaxis_title="throughput / one stream", title="PET-operator scheduling")
     return fig
 
