@@ -14,6 +14,7 @@ from typing import Any, Callable
 import pandas as pd
 
 import pets
+from pets.dtypes import CHOICES as DTYPE_CHOICES, dtype_name, resolve_dtype
 from pets.bench.registry import BENCHES, Bench, config
 from pets.timing import device_slug
 
@@ -42,8 +43,9 @@ def _profile(args: argparse.Namespace) -> int:
     from pets.batching.cost import profile_path
     from pets.batching.profiler import calibrate, profile_engine, with_scale
 
-    eng = pets.PetsEngine.from_preset(args.preset, device=args.device, dtype=getattr(torch, args.dtype))
-    out = Path(args.out or profile_path(device_slug(args.device), args.preset, args.dtype))
+    eng = pets.PetsEngine.from_preset(args.preset, device=args.device, dtype=args.dtype)
+    dtype = dtype_name(eng.backbone.dtype)
+    out = Path(args.out or profile_path(device_slug(args.device), args.preset, dtype))
     if args.calibrate_only:
         df = pd.read_csv(out)
     else:
@@ -51,7 +53,7 @@ def _profile(args: argparse.Namespace) -> int:
     factor = calibrate(eng, df)
     df = with_scale(df, factor)
     out.parent.mkdir(parents=True, exist_ok=True)
-    df.assign(preset=args.preset, device=device_slug(args.device), dtype=args.dtype).to_csv(out, index=False)
+    df.assign(preset=args.preset, device=device_slug(args.device), dtype=dtype).to_csv(out, index=False)
     print(f"calibration: measured / predicted on mixed batches = {factor:.3f}")
     print(df[df.op != "scale"].pivot_table(index="batch", columns=["op", "pet"],
                                             values="median_s").to_string(float_format="{:.5f}".format))
@@ -95,7 +97,7 @@ def _replay(args: argparse.Namespace) -> int:
     from pets.serving import ServeConfig, engine_for_trace, load_trace, replay
 
     trace = load_trace(args.trace)
-    eng = engine_for_trace(trace, args.preset, device=args.device, dtype=getattr(torch, args.dtype))
+    eng = engine_for_trace(trace, args.preset, device=args.device, dtype=resolve_dtype(args.dtype, args.device))
     cfg = ServeConfig(policy=args.policy, executor=args.executor, max_batch=args.max_batch,
                       max_wait_ms=args.max_wait_ms, queue_limit=args.queue_limit, slo_ms=args.slo_ms)
     rows = []
@@ -191,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     prof = sub.add_parser("profile", help="measure the alpha/beta cost-model grid on a device")
     prof.add_argument("--preset", default="bert-tiny")
     prof.add_argument("--device", default="cpu")
-    prof.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    prof.add_argument("--dtype", default="auto", choices=list(DTYPE_CHOICES))
     prof.add_argument("--repeats", type=int, default=3)
     prof.add_argument("--calibrate-only", action="store_true",
                       help="keep the measured grid, only re-fit the calibration factor")
@@ -237,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--queue-limit", type=int, default=1024)
     rep.add_argument("--slo-ms", type=float, default=None)
     rep.add_argument("--device", default="cpu")
-    rep.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    rep.add_argument("--dtype", default="auto", choices=list(DTYPE_CHOICES))
     rep.add_argument("--out", default=None, help="folder for per-request CSVs (default out/replay)")
     rep.set_defaults(fn=_replay)
 

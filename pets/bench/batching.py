@@ -32,7 +32,7 @@ class BatchingConfig:
     repeats: int = 2
     padding: str | None = None
     device: str = "cpu"
-    dtype: str = "float32"
+    dtype: str = "auto"
     seed: int = 0
 
 

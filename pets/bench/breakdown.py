@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 import pets
+from pets.dtypes import resolve_dtype
 from pets.bench.fixedlen import PAPER_SHAPES, fixed_batch, shape_label
 from pets.bench.scales import resolve
 from pets.config import preset as model_preset
@@ -41,7 +42,7 @@ class BreakdownConfig:
     repeats: int = 3
     padding: str | None = None
     device: str = "cpu"
-    dtype: str = "float32"
+    dtype: str = "auto"
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.groups) - set(PET_GROUPS))
@@ -59,7 +60,7 @@ def run_breakdown(scale: str = "quick", *, progress: bool = True, **overrides) -
     """One row per (group, shape): pets_s, base_s, pet_ops_s, pet_build_s, shared_s, shares."""
     cfg = resolve(SCALES, scale, overrides)
     backbone = Backbone.random(model_preset(cfg.preset), seed=0, device=cfg.device,
-                               dtype=getattr(torch, cfg.dtype))
+                               dtype=resolve_dtype(cfg.dtype, cfg.device))
     rows = []
     cells = [(g, s) for g in cfg.groups for s in cfg.shapes]
     engines: dict[str, pets.PetsEngine] = {}

@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 import pets
+from pets.dtypes import resolve_dtype
 from pets.config import preset as model_preset
 from pets.engine.backbone import Backbone
 from pets.errors import InvalidSpecError
@@ -40,7 +41,7 @@ class CapacityConfig:
     num_labels: int = 2
     max_tasks: int = 1_000_000
     device: str = "cpu"
-    dtype: str = "float32"
+    dtype: str = "auto"
 
     def __post_init__(self) -> None:
         if self.budget_copies < 2:
@@ -63,7 +64,7 @@ SCALES = {
 def run_capacity(cfg: CapacityConfig = SCALES["quick"], *, progress: bool = True) -> pd.DataFrame:
     """One row per group: dense, each PET type, mix. Columns: tasks, bytes_per_task,
     share_of_dense, ratio_vs_dense, used_bytes, device_bytes (GPU only), storage."""
-    dtype = getattr(torch, cfg.dtype)
+    dtype = resolve_dtype(cfg.dtype, cfg.device)
     backbone = Backbone.random(model_preset(cfg.preset), seed=0, device=cfg.device, dtype=dtype)
     dense_bytes, dense_device = _dense_copy_bytes(backbone, cfg)
     budget = cfg.budget_copies * dense_bytes

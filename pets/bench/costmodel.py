@@ -23,7 +23,7 @@ class CostModelBenchConfig:
     repeats: int = 2
     padding: str = "none"
     device: str = "cpu"
-    dtype: str = "float32"
+    dtype: str = "auto"
     seed: int = 0
 
 

@@ -17,6 +17,14 @@ def interleaved_medians(cases: Mapping[Hashable, Callable[[], object]], device: 
                         repeats: int, warmup: int = 1,
                         inner: Mapping[Hashable, int] | None = None) -> dict[Hashable, float]:
     """Median seconds per call of each case."""
+    times = interleaved_times(cases, device, repeats=repeats, warmup=warmup, inner=inner)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def interleaved_times(cases: Mapping[Hashable, Callable[[], object]], device: str, *,
+                      repeats: int, warmup: int = 1,
+                      inner: Mapping[Hashable, int] | None = None) -> dict[Hashable, list[float]]:
+    """Every repeat's seconds per call of each case (A B A B rounds after warm-up)."""
     inner = inner or {}
     for fn in cases.values():
         for _ in range(warmup):
@@ -31,4 +39,10 @@ def interleaved_medians(cases: Mapping[Hashable, Callable[[], object]], device: 
                 fn()
             sync(device)
             times[key].append((time.perf_counter() - start) / n)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times
+
+
+def spread(samples: list[float]) -> tuple[float, float, float]:
+    """(median, low, high): the median and the interquartile range of `samples`."""
+    q = statistics.quantiles(samples, n=4, method="inclusive") if len(samples) > 1 else samples * 3
+    return statistics.median(samples), q[0], q[-1]

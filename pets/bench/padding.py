@@ -27,7 +27,7 @@ class PaddingConfig:
     std_len: float = 8.0
     repeats: int = 5
     device: str = "cpu"
-    dtype: str = "float32"
+    dtype: str = "auto"
 
 
 SCALES = {"quick": PaddingConfig()}

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from pets.bench.scales import resolve
+from pets.dtypes import dtype_name, resolve_dtype
 from pets.errors import InvalidSpecError
 
 
@@ -57,8 +58,12 @@ class Bench:
                                    "machine has none; pass --device cpu where the bench allows it")
         fn = getattr(self.load(), self.run)
         if self.adapt:  # modules still on the (scale, **overrides) convention
-            return fn("quick", progress=progress, **{f.name: getattr(cfg, f.name) for f in fields(cfg)})
-        return fn(cfg, progress=progress)
+            df = fn("quick", progress=progress, **{f.name: getattr(cfg, f.name) for f in fields(cfg)})
+        else:
+            df = fn(cfg, progress=progress)
+        if hasattr(cfg, "dtype") and "dtype" not in df:  # every report names the dtype it ran in
+            df = df.assign(dtype=dtype_name(resolve_dtype(cfg.dtype, device)))
+        return df
 
     def summary(self, df: pd.DataFrame) -> list[str]:
         return self.load().summary_lines(df)
@@ -110,9 +115,9 @@ for _bench in (
           ("tasks", "std", "policy", "batches", "plan_ms", "measured_s", "queries_per_s", "vs_fixed"),
           stem=lambda c, s: f"batching-{c.preset}-{s}"),
     Bench("overhead", "overhead", "run_overhead", "OverheadConfig",
-          columns=("system", "queries", "tokens", "median_s", "queries_per_s", "note", "vs_base",
-                   "pets_speedup", "vs_base_hf"),
-          stem=lambda c, s: f"overhead-{c.preset}-{c.dtype}"),
+          columns=("seq_len", "system", "queries", "median_s", "queries_per_s", "vs_base", "vs_seqs",
+                   "host_ms", "pet_ops_ms", "vs_base_hf"),
+          stem=lambda c, s: f"overhead-{c.preset}-{s}"),
     Bench("padding", "padding", "run_padding", "PaddingConfig", stem=lambda c, s: f"padding-{c.preset}"),
     Bench("costmodel", "costmodel", "run_costmodel", "CostModelBenchConfig",
           columns=("queries", "tasks", "tokens", "measured_s", "predicted_s", "rel_error"),

@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 import pets
+from pets.dtypes import resolve_dtype
 from pets.batching.policies.base import batch_of_queries
 from pets.batching.synthetic import random_queries
 from pets.bench.interleave import interleaved_medians
@@ -66,7 +67,7 @@ class ScalabilityConfig:
     systems: tuple[str, ...] = COMPARED
     repeats: int = 3
     device: str = "cpu"
-    dtype: str = "float32"
+    dtype: str = "auto"
 
     def __post_init__(self) -> None:
         tasks = tuple(self.tasks)
@@ -94,7 +95,7 @@ def run_scalability(cfg: ScalabilityConfig = SCALES["quick"], *,
     `progress`: a callback (fraction, message), or True to print them."""
     if progress is True:
         progress = _print_progress
-    dtype = getattr(torch, cfg.dtype)
+    dtype = resolve_dtype(cfg.dtype, cfg.device)
     base = pets.PetsEngine.from_preset(cfg.preset, device=cfg.device, dtype=dtype, seed=0)
     systems = [s for s in cfg.systems if s != "peft" or cfg.mix == "lora"]
     rows: list[dict] = []

@@ -7,6 +7,8 @@ executor; pets also with the sim executor, to check the simulator.
 """
 from __future__ import annotations
 
+from pets.dtypes import resolve_dtype
+
 from dataclasses import dataclass
 
 import pandas as pd
@@ -27,7 +29,7 @@ class ReplayBenchConfig:
     policy: str = "best"
     max_batch: int = 32
     device: str = "cpu"
-    dtype: str = "float32"
+    dtype: str = "auto"
     seed: int = 0
 
 
@@ -40,7 +42,7 @@ def run_replay_bench(cfg: ReplayBenchConfig = SCALES["quick"], *,
     spec = lambda rate: TraceSpec(requests=cfg.requests, rate=rate, arrival="gamma", cv=cfg.cv,  # noqa: E731
                                   tasks=cfg.tasks, popularity="zipf", alpha=cfg.alpha, seed=cfg.seed)
     probe = generate_trace(spec(1e6))
-    eng = engine_for_trace(probe, cfg.preset, device=cfg.device, dtype=getattr(torch, cfg.dtype))
+    eng = engine_for_trace(probe, cfg.preset, device=cfg.device, dtype=resolve_dtype(cfg.dtype, cfg.device))
     serve = ServeConfig(policy=cfg.policy, max_batch=cfg.max_batch, queue_limit=cfg.requests)
     seqs_capacity = replay(probe, eng, system="seqs", config=serve, progress=False).summary()["throughput_rps"]
     rate = cfg.saturation * seqs_capacity

@@ -38,7 +38,7 @@ class StreamsConfig:
     repeats: int = 5
     padding: str | None = None
     device: str = "cuda"
-    dtype: str = "float32"
+    dtype: str = "auto"
 
 
 SCALES = {

@@ -38,7 +38,7 @@ class SystemsConfig:
     repeats: int = 3
     padding: str | None = None
     device: str = "cpu"
-    dtype: str = "float32"
+    dtype: str = "auto"
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.systems) - set(SYSTEM_NAMES))

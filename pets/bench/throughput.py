@@ -27,7 +27,7 @@ class ThroughputConfig:
     repeats: int = 3
     padding: str | None = None
     device: str = "cpu"
-    dtype: str = "float32"
+    dtype: str = "auto"
 
 
 SCALES = {

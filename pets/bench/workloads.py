@@ -11,10 +11,10 @@ import pets
 from pets.pet.mixes import PAPER_MIX, round_robin_specs
 
 
-def mixed_engine(preset: str, tasks: int, *, device: str = "cpu", dtype: str | torch.dtype = "float32",
+def mixed_engine(preset: str, tasks: int, *, device: str = "cpu", dtype: str | torch.dtype = "auto",
                  mix=PAPER_MIX) -> pets.PetsEngine:
-    """An engine of `preset` holding `tasks` tasks round-robin over `mix` (seeded weights)."""
-    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    """An engine of `preset` holding `tasks` tasks round-robin over `mix` (seeded weights);
+    dtype "auto" is the device's fastest native one."""
     eng = pets.PetsEngine.from_preset(preset, device=device, dtype=dtype, seed=0)
     for spec in round_robin_specs(tasks, mix=mix):
         eng.add_task(spec)
