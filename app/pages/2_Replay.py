@@ -12,10 +12,10 @@ from pets.batching.policies import POLICIES
 from pets.serving import SYSTEMS, ServeConfig, Trace, TraceSpec, generate_trace
 from pets.serving.generate import ARRIVALS, LENGTHS, POPULARITY
 
-from lib import charts
+from lib import charts, replay_view
 from lib.backbones import fork, new_engine
 from lib.jobs import Job
-from lib.replay_run import SPEEDS, ReplayPlan, live_frames, live_progress, requests_csv, run_replay, summaries
+from lib.replay_run import SPEEDS, ReplayPlan, live_frames, live_progress, requests_csv, run_replay
 from lib.state import workspace
 from lib.traces import describe, load_shipped, parse_upload, shipped_traces
 from lib.ui import human_bytes, page, user_errors
@@ -91,6 +91,10 @@ def serving_plan(trace: Trace) -> ReplayPlan | None:
                             disabled=mine.startswith("mine"))
     max_batch = c[2].number_input("max batch", value=32, step=1, key="max_batch")
     max_wait = c[3].number_input("max wait (ms)", value=20.0, step=5.0, key="max_wait")
+    slo = st.number_input("Latency SLO (ms)", value=replay_view.DEFAULT_SLO_MS, min_value=1.0,
+                          step=50.0, key="slo_ms",
+                          help="goodput counts requests completed within it; the summary says "
+                               "whether each system's p99 meets it")
     with user_errors("Cannot replay: "):
         engine = workspace().engine if mine.startswith("mine") else None  # forked on Run
         dense = (engine or new_engine(preset)).memory().shared
@@ -100,7 +104,7 @@ def serving_plan(trace: Trace) -> ReplayPlan | None:
                      "pick a smaller preset or trace, or leave seqs out")
             return None
         config = ServeConfig(policy=policy, executor=executor, max_batch=int(max_batch),
-                             max_wait_ms=float(max_wait))
+                             max_wait_ms=float(max_wait), slo_ms=float(slo))
         return ReplayPlan(trace=trace, systems=tuple(systems), config=config, preset=preset,
                           engine=engine, speed=SPEEDS[speed])
     return None
@@ -118,7 +122,8 @@ def live_view(polling: bool) -> None:
     frames = live_frames(job)
     progress = live_progress(job, len(plan.systems))
     system = job.live.get("system") or ""
-    label = "done" if job.ok else (f"{job.error}" if job.done else f"{system}: {job.message}")
+    # job.message already names the system ("pets: replaying")
+    label = "done" if job.ok else (f"{job.error}" if job.done else job.message or system)
     st.progress(progress, text=f"{progress:.0%} · {label} · {job.elapsed:.1f} s")
     if job.done and job.error == "stopped":
         st.warning("Replay stopped; the charts show what it served until then.")
@@ -127,13 +132,23 @@ def live_view(polling: bool) -> None:
     if frames:
         st.dataframe(charts.status_counts(frames), key="status_counts")
         left, right = st.columns(2)
-        left.plotly_chart(charts.throughput_over_time(frames), key="chart_throughput")
-        right.plotly_chart(charts.queue_over_time(frames), key="chart_queue")
-        left.plotly_chart(charts.latency_percentiles(frames), key="chart_percentiles")
-        right.plotly_chart(charts.per_task_latency(frames), key="chart_per_task")
+        slo = plan.config.slo_ms
+        left.plotly_chart(replay_view.distinguish(charts.throughput_over_time(frames)),
+                          key="chart_throughput")
+        right.plotly_chart(replay_view.queue_chart(frames), key="chart_queue")
+        left.plotly_chart(replay_view.latency_cdf(frames, slo), key="chart_cdf")
+        right.plotly_chart(charts.latency_percentiles(frames), key="chart_percentiles")
+        st.plotly_chart(charts.per_task_latency(frames), key="chart_per_task")
     if job.ok:
         st.subheader("Summary")
-        st.dataframe(summaries(job.result), hide_index=True, key="replay_summary")
+        span = plan.trace.duration_s
+        offered = len(plan.trace.requests) / span if span > 0 else None
+        st.dataframe(replay_view.summary_table(job.result, frames, plan.config.slo_ms, offered),
+                     hide_index=True, key="replay_summary",
+                     column_config=replay_view.column_config(plan.config.slo_ms))
+        st.caption(f"Offered load {offered or float('nan'):.1f} req/s; SLO {plan.config.slo_ms:g} ms. "
+                   "Throughput equal to the offered load means the system kept up: compare "
+                   "latency then, or raise the load (Generate a faster trace) to find capacity.")
         st.download_button("Download per-request CSV", requests_csv(frames), key="download_csv",
                            file_name=f"replay-{plan.trace.name.rsplit('/', 1)[-1]}", mime="text/csv")
         logs = {name: r.log for name, r in job.result.items() if r.log}

@@ -31,7 +31,8 @@ def test_short_replay_ends_in_its_summary(at):
     assert list(df.system) == ["pets", "seqs", "base"]
     assert (df.requests == 300).all() and (df.completed + df.rejected + df.failed == 300).all()
     assert (df.throughput_rps > 0).all()
-    assert len(at.get("plotly_chart")) == 4
+    assert {c.key for c in at.get("plotly_chart")} == {
+        "chart_throughput", "chart_queue", "chart_cdf", "chart_percentiles", "chart_per_task"}
     csv = at.get("download_button")[0]
     assert csv.label == "Download per-request CSV"
 
@@ -101,3 +102,36 @@ def test_generator_rejects_impossible_settings_and_generates_good_ones(at):
     assert not errors(at)
     assert at.session_state["generated_trace"].requests.__len__() == 50
     assert at.metric[0].value == "50"
+
+
+def test_slo_input_reaches_the_replay_and_the_summary(at):
+    assert at.number_input(key="slo_ms").value == 200.0
+    at.number_input(key="slo_ms").set_value(25.0)
+    at.multiselect(key="systems").set_value(["pets", "base"])
+    at.button(key="run_replay").click().run()
+    job = finish_job(at, "replay_job")
+    assert job.ok, job.error
+    assert at.session_state["replay_plan"].config.slo_ms == 25.0
+    df = summary(at)
+    assert {"offered_rps", "goodput_rps", "within_slo", "mean_ms", "p99_meets_slo"} <= set(df.columns)
+    assert (df.goodput_rps <= df.throughput_rps + 1e-9).all() and df.within_slo.between(0, 1).all()
+    assert df.offered_rps.iloc[0] > 0
+    cdf = next(c for c in at.get("plotly_chart") if c.key == "chart_cdf")
+    assert "SLO 25 ms" in cdf.proto.spec
+    assert not any("pets: pets:" in p.proto.text for p in at.get("progress"))
+
+
+def test_views_tell_overlapping_systems_apart():
+    import pandas as pd
+
+    from lib import replay_view
+
+    df = pd.DataFrame({"task": ["a"] * 3, "arrival": [0.0, 0.1, 0.2], "start": [0.0, 0.3, 0.3],
+                       "finish": [0.05, 0.4, 0.45], "status": ["completed"] * 3})
+    df["latency"] = df.finish - df.arrival
+    frames = {"pets": df, "base": df}  # identical: the lines lie on top of each other
+    for fig in (replay_view.queue_chart(frames), replay_view.latency_cdf(frames, 100.0)):
+        assert len(fig.data) == 2
+        assert fig.data[0].line.dash != fig.data[1].line.dash
+        assert fig.data[0].marker.symbol != fig.data[1].marker.symbol
+    assert max(replay_view.queue_chart(frames).data[0].y) == 2
