@@ -45,7 +45,9 @@ def _profile(args: argparse.Namespace) -> int:
 
     eng = pets.PetsEngine.from_preset(args.preset, device=args.device, dtype=args.dtype)
     dtype = dtype_name(eng.backbone.dtype)
-    out = Path(args.out or profile_path(device_slug(args.device), args.preset, dtype))
+    committed = profile_path(device_slug(args.device), args.preset, dtype)
+    default = committed if args.refresh_committed else Path("out/profiles") / committed.parent.name / committed.name
+    out = Path(args.out or default)
     if args.calibrate_only:
         df = pd.read_csv(out)
     else:
@@ -160,7 +162,9 @@ def add_bench_parser(sub) -> None:
                 continue
             p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=parse, default=None,
                            metavar=METAVAR.get(str(f.type)), help=_defaults(bench, f.name))
-        p.add_argument("--out", default=None, help="CSV path (default docs/results/<device>/<stem>.csv)")
+        p.add_argument("--out", default=None, help="CSV path (default out/results/<device>/<stem>.csv)")
+        p.add_argument("--refresh-committed", action="store_true",
+                       help="write to docs/results/<device>/ instead, replacing the committed result")
         p.set_defaults(fn=lambda args, b=bench: run_bench(b, args))
 
 
@@ -170,7 +174,8 @@ def run_bench(bench: Bench, args: argparse.Namespace) -> int:
     df = bench.execute(cfg).assign(scale=args.scale)
     _show(df[[c for c in bench.columns if c in df]] if bench.columns else df)
     device = getattr(cfg, "device", "cpu")
-    out = Path(args.out or f"docs/results/{device_slug(device)}/{bench.file_stem(cfg, args.scale)}.csv")
+    root = "docs/results" if args.refresh_committed else "out/results"
+    out = Path(args.out or f"{root}/{device_slug(device)}/{bench.file_stem(cfg, args.scale)}.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     print(f"wrote {out}")
@@ -197,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--repeats", type=int, default=3)
     prof.add_argument("--calibrate-only", action="store_true",
                       help="keep the measured grid, only re-fit the calibration factor")
-    prof.add_argument("--out", default=None, help="CSV path (default data/profiles/<device>/<preset>.csv)")
+    prof.add_argument("--out", default=None, help="CSV path (default out/profiles/<device>/<preset>.csv)")
+    prof.add_argument("--refresh-committed", action="store_true",
+                      help="write to data/profiles/, replacing the profile the simulator uses")
     prof.set_defaults(fn=_profile)
 
     trace = sub.add_parser("trace", help="generate or import request traces")
