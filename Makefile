@@ -5,7 +5,7 @@ PIP    := $(PY) -m pip install -q --disable-pip-version-check
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= dev,notebooks,app,cluster
 
-.PHONY: demo test bench install clean dashboard chromium screenshots
+.PHONY: demo test bench install clean dashboard chromium screenshots gpu-check
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -44,3 +44,12 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# On a machine with an NVIDIA GPU: the gpu-marked tests, then the paper-scale benchmarks in bf16,
+# each writing docs/results/<gpu>/<bench>.csv (about 8 minutes on one H200).
+GPU_BENCHES ?= overhead systems throughput breakdown streams batching
+gpu-check: $(STAMP)
+	$(PY) -m pytest -q -m gpu tests -p no:cacheprovider
+	for b in $(GPU_BENCHES); do \
+	  $(VENV)/bin/pets bench $$b --scale paper --device cuda --dtype bfloat16 --refresh-committed || exit 1; \
+	done
