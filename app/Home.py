@@ -15,7 +15,7 @@ BLURBS = {
     "Tasks": "pick the backbone, add PET tasks of any type (or upload task folders and PEFT "
              "adapters), see what each costs in memory, run a sentence under several tasks at once",
     "Replay": "replay a shipped, generated or uploaded request trace against pets, seqs, peft "
-              "and base, with live throughput, queue and latency charts",
+              "and base, with live throughput, queue and latency charts and a latency SLO",
     "Scalability": "throughput and memory as the number of tasks grows: pets against one dense "
                    "copy per task (seqs) and HF PEFT",
     "Cluster": "the multi-device balancer simulation: workers, skew, PET migration",
@@ -31,13 +31,16 @@ st.markdown(
 
 ws = workspace()
 mem = memory_summary(ws.engine)
-cols = st.columns(4)
+n = len(ws.engine.tasks)
+cols = st.columns([2.2, 1, 1.4, 1.4])  # the backbone's name is long: give it room
 cols[0].metric("Backbone", ws.backbone, help=CHOICES[ws.backbone].label)
-cols[1].metric("Tasks loaded", len(ws.engine.tasks))
-cols[2].metric("PetS memory", human_bytes(mem["total"]))
-cols[3].metric("Per-task dense copies", human_bytes(mem["dense_total"]),
-               delta=f"{mem['saving']:.1f}x PetS" if ws.engine.tasks else None,
+cols[1].metric("Tasks loaded", n)
+# A saving: a green arrow pointing down on PetS's own number (never a red one on a gain).
+cols[2].metric("PetS memory", human_bytes(mem["total"]),
+               delta=f"-{1 - 1 / mem['saving']:.0%} vs dense copies" if n else None,
                delta_color="inverse")
+cols[3].metric("Per-task dense copies", human_bytes(mem["dense_total"]) if n else "none",
+               help=f"{mem['saving']:.1f}x what PetS holds" if n else "no tasks loaded yet")
 
 st.subheader("Pages")
 for path in sorted(PAGES.glob("[0-9]*_*.py")):

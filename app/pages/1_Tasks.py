@@ -11,6 +11,7 @@ import pets.viz
 from pets.demo import DEMO_TASKS
 from pets.pet import get_method, method_names
 
+from lib import provenance
 from lib.backbones import CHOICES, tokenize, tokenizer
 from lib.sentences import SentenceRun, run_sentence
 from lib.state import Workspace, switch_backbone, workspace
@@ -74,6 +75,7 @@ def upload_and_remove(ws: Workspace) -> None:
     if st.button("Import", key="upload_button", disabled=upload is None):
         with user_errors("Not imported: "):
             spec = import_zip(ws.engine, upload.getvalue(), filename=upload.name, name=rename or None)
+            provenance.mark_from_file(ws.engine, spec.name)
             st.success(f"Imported {spec.name} ({spec.pet}, {spec.num_labels} labels).")
 
     names = list(ws.engine.tasks)
@@ -97,10 +99,15 @@ def task_overview(ws: Workspace) -> None:
     mem = memory_summary(eng)
     c = st.columns(4)
     c[0].metric("Shared backbone", human_bytes(mem["shared"]), help="held once for every task")
-    c[1].metric(f"{len(eng.tasks)} tasks' PET state", human_bytes(mem["tasks"]))
-    c[2].metric("PetS total", human_bytes(mem["total"]))
-    c[3].metric("One dense copy per task", human_bytes(mem["dense_total"]),
-                delta=f"{mem['saving']:.1f}x PetS", delta_color="inverse")
+    n = len(eng.tasks)
+    c[1].metric("PET state of " + (f"{n} task" if n == 1 else f"{n} tasks") if n else
+                "PET state (no tasks yet)", human_bytes(mem["tasks"]))
+    # A saving: a green arrow pointing down on PetS's own number.
+    c[2].metric("PetS total", human_bytes(mem["total"]),
+                delta=f"-{1 - 1 / mem['saving']:.0%} vs dense copies" if n else None,
+                delta_color="inverse")
+    c[3].metric("One dense copy per task", human_bytes(mem["dense_total"]) if n else "none",
+                help=f"{mem['saving']:.1f}x what PetS holds" if n else "no tasks loaded")
     if not eng.tasks:
         st.info("No tasks yet: add one below, upload one, or load the demo tasks.")
         if st.button("Load the five demo tasks", key="demo_tasks"):
@@ -110,7 +117,10 @@ def task_overview(ws: Workspace) -> None:
                         eng.add_task(spec)
                 st.rerun()
         return
-    st.dataframe(task_table(eng), hide_index=True, key="task_table",
+    random_notice(ws)
+    table = task_table(eng)
+    table.insert(2, "parameters", [provenance.origin(eng, t) for t in table.task])
+    st.dataframe(table, hide_index=True, key="task_table",
                  column_config={
                      "params": st.column_config.NumberColumn(format="%d"),
                      "bytes": st.column_config.NumberColumn(format="%d"),
@@ -119,6 +129,22 @@ def task_overview(ws: Workspace) -> None:
                      "vs dense copy": st.column_config.NumberColumn(format="percent"),
                  })
     st.plotly_chart(pets.viz.memory_bars(eng), key="memory_chart")
+
+
+def random_notice(ws: Workspace) -> None:
+    """Say plainly which tasks have random (untrained) parameters."""
+    rand = provenance.random_tasks(ws.engine)
+    if not rand:
+        return
+    which = "All tasks" if len(rand) == len(ws.engine.tasks) else \
+        f"{len(rand)} of {len(ws.engine.tasks)} tasks ({', '.join(rand[:6])}{', ...' if len(rand) > 6 else ''})"
+    backbone = "" if CHOICES[ws.backbone].pretrained else \
+        " The backbone's weights are random too (a preset shape, no checkpoint)."
+    st.warning(f"**{which} have random parameters, not trained ones.** Their labels and "
+               "probabilities mean nothing: they show that every task runs in one batch and "
+               "what it costs, not what a fine-tuned task would answer. Upload a trained task "
+               f"folder or PEFT adapter to see real predictions.{backbone}",
+               icon=":material/casino:")
 
 
 def sentence_box(ws: Workspace) -> None:
@@ -152,6 +178,8 @@ def sentence_box(ws: Workspace) -> None:
                               help="this task has no classifier head")
                     continue
                 st.metric("label", out.label, f"p = {out.probs.max():.2f}", delta_color="off")
+                if provenance.origin(ws.engine, out.task) == provenance.RANDOM:
+                    st.caption("random parameters (not trained): the label means nothing")
                 fig = go.Figure(go.Bar(x=[str(i) for i in range(len(out.probs))], y=out.probs))
                 fig.update_layout(height=180, margin=dict(l=0, r=0, t=10, b=0),
                                   yaxis=dict(range=[0, 1], title="p"),

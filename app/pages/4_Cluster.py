@@ -18,7 +18,7 @@ from pets.serving import ServeConfig, TraceSpec, generate_trace
 
 from lib.ui import page, user_errors
 
-page("Cluster", "🖧")
+page("Cluster", ":material/lan:")
 PRESETS = ("bert-tiny", "distilbert")  # models with a committed CPU cost-model profile
 
 

@@ -66,8 +66,8 @@ def test_hyperparameters_reach_the_spec(at):
 
 @pytest.mark.parametrize("pet, name, values, message", [
     ("lora", "bad name!", {}, "must be 1-64 letters"),
-    ("lora", "zero-rank", {"rank": 0}, "rank must be an int >= 1"),
-    ("diff", "no-density", {"density": 0.0}, "density must be in (0, 1]"),
+    ("lora", "zero-rank", {"rank": 0}, "rank must be an int"),
+    ("diff", "no-density", {"density": 0.0}, "(0, 1]"),
     ("mask", "no-targets", {"targets": []}, "invalid for pet 'mask'"),
 ])
 def test_rejects_impossible_tasks_with_a_visible_error(at, pet, name, values, message):
@@ -166,3 +166,32 @@ def test_switching_backbone_recreates_the_tasks(at):
     assert ws.backbone == "all-MiniLM-L6-v2" and ws.engine.config.hidden_size == 384
     assert list(ws.engine.tasks) == ["follows"]
     assert "Re-created 1 task(s) on all-MiniLM-L6-v2" in at.info[0].value
+
+
+def test_says_plainly_when_parameters_are_random(at):
+    at.button(key="demo_tasks").click().run()
+    notice = [w.value for w in at.warning]
+    assert any("All tasks have random parameters, not trained ones" in w for w in notice), notice
+    assert set(table(at)["parameters"]) == {"random (not trained)"}
+    at.multiselect(key="sentence_tasks").set_value(["sentiment-lora"])
+    at.button(key="sentence_run").click().run()
+    assert any("random parameters (not trained)" in c.value for c in at.caption)
+
+
+def test_uploaded_task_is_not_called_random(at):
+    add(at, "bitfit", "rand")
+    _upload(at, "adapter.zip", _task_zip(pets.TaskSpec(name="ad", pet="adapter", bottleneck=8)))
+    df = table(at).set_index("task")
+    assert df.loc["ad", "parameters"] == "from a file"
+    assert df.loc["rand", "parameters"] == "random (not trained)"
+    assert any("1 of 2 tasks (rand) have random parameters" in w.value for w in at.warning)
+
+
+def test_memory_line_reads_well_with_no_tasks_and_a_saving_is_green(at):
+    labels = [m.label for m in at.metric]
+    assert "PET state (no tasks yet)" in labels and not any("0 tasks" in lab for lab in labels)
+    add(at, "bitfit", "one")
+    labels = [m.label for m in at.metric]
+    assert "PET state of 1 task" in labels
+    total = next(m for m in at.metric if m.label == "PetS total")
+    assert total.proto.delta.startswith("-")  # down, and delta_color inverse: green
