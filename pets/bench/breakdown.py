@@ -24,7 +24,6 @@ from tqdm.auto import tqdm
 import pets
 from pets.dtypes import resolve_dtype
 from pets.bench.fixedlen import PAPER_SHAPES, fixed_batch, shape_label
-from pets.bench.scales import resolve
 from pets.config import preset as model_preset
 from pets.engine.backbone import Backbone
 from pets.engine.trace import OpTrace
@@ -56,9 +55,8 @@ SCALES = {
 }
 
 
-def run_breakdown(scale: str = "quick", *, progress: bool = True, **overrides) -> pd.DataFrame:
+def run_breakdown(cfg: BreakdownConfig = SCALES["quick"], *, progress: bool = True) -> pd.DataFrame:
     """One row per (group, shape): pets_s, base_s, pet_ops_s, pet_build_s, shared_s, shares."""
-    cfg = resolve(SCALES, scale, overrides)
     backbone = Backbone.random(model_preset(cfg.preset), seed=0, device=cfg.device,
                                dtype=resolve_dtype(cfg.dtype, cfg.device))
     rows = []

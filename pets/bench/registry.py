@@ -32,7 +32,6 @@ class Bench:
     figure: str = ""                   # what it reproduces (paper figure or table)
     columns: tuple[str, ...] = ()      # what the CLI prints (empty: every column)
     stem: Callable[[Any, str], str] | None = None  # CSV file stem from (config, scale)
-    adapt: bool = False                # run takes (scale, **fields) instead of a config
     # (a module without SCALES runs at one scale, "quick": its config's defaults)
 
     def load(self):
@@ -57,10 +56,7 @@ class Bench:
             raise InvalidSpecError(f"bench {self.name} on device {device!r} needs a GPU and this "
                                    "machine has none; pass --device cpu where the bench allows it")
         fn = getattr(self.load(), self.run)
-        if self.adapt:  # modules still on the (scale, **overrides) convention
-            df = fn("quick", progress=progress, **{f.name: getattr(cfg, f.name) for f in fields(cfg)})
-        else:
-            df = fn(cfg, progress=progress)
+        df = fn(cfg, progress=progress)
         if hasattr(cfg, "dtype") and "dtype" not in df:  # every report names the dtype it ran in
             df = df.assign(dtype=dtype_name(resolve_dtype(cfg.dtype, device)))
         return df
@@ -108,9 +104,9 @@ for _bench in (
           ("shape", "system", "tasks", "queries", "median_s", "queries_per_s", "vs_seqs")),
     Bench("breakdown", "breakdown", "run_breakdown", "BreakdownConfig", "Fig. 9",
           ("group", "shape", "tasks", "pets_s", "base_s", "pet_ops_s", "pet_build_s", "shared_s",
-           "pet_share", "pet_share_by_difference"), adapt=True),
+           "pet_share", "pet_share_by_difference")),
     Bench("streams", "streams", "run_streams", "StreamsConfig", "Fig. 11",
-          ("schedule", "streams", "tasks", "median_s", "queries_per_s", "vs_one_stream"), adapt=True),
+          ("schedule", "streams", "tasks", "median_s", "queries_per_s", "vs_one_stream")),
     Bench("batching", "batching", "run_batching", "BatchingConfig", "Fig. 12",
           ("tasks", "std", "policy", "batches", "plan_ms", "measured_s", "queries_per_s", "vs_fixed"),
           stem=lambda c, s: f"batching-{c.preset}-{s}"),

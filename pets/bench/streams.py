@@ -23,7 +23,6 @@ from tqdm.auto import tqdm
 import pets
 from pets.bench.fixedlen import fixed_batch, shape_label
 from pets.bench.interleave import interleaved_medians
-from pets.bench.scales import resolve
 from pets.bench.workloads import mixed_engine
 from pets.errors import InvalidSpecError
 from pets.pet.ops import HookFn, OpTable
@@ -56,9 +55,8 @@ def require_cuda(device: str) -> None:
             f"(committed GPU results, if any: docs/results/<gpu>/streams.csv)")
 
 
-def run_streams(scale: str = "quick", *, progress: bool = True, **overrides) -> pd.DataFrame:
+def run_streams(cfg: StreamsConfig = SCALES["quick"], *, progress: bool = True) -> pd.DataFrame:
     """One row per stream count (schedule = streams) plus the engine's default path."""
-    cfg = resolve(SCALES, scale, overrides)
     require_cuda(cfg.device)
     eng = mixed_engine(cfg.preset, cfg.tasks, device=cfg.device, dtype=cfg.dtype)
     padding = cfg.padding or eng.padding

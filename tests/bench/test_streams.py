@@ -6,13 +6,14 @@ import torch
 
 import pets
 from pets.bench.fixedlen import fixed_batch
+from pets.bench import registry
 from pets.bench.streams import _run_scheduled, run_streams
 from pets.pet.mixes import round_robin_specs
 
 
 def test_cpu_says_it_needs_a_gpu():
     with pytest.raises(pets.PetsError, match="needs a GPU"):
-        run_streams("quick", device="cpu", progress=False)
+        run_streams(registry.config("streams", device="cpu"), progress=False)
 
 
 def test_per_task_schedule_matches_the_engine():
@@ -28,7 +29,8 @@ def test_per_task_schedule_matches_the_engine():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_streams_on_gpu():
-    df = run_streams("quick", preset="bert-tiny", tasks=4, stream_counts=(1, 2), repeats=1,
+    df = run_streams(registry.config("streams", preset="bert-tiny", tasks=4, stream_counts=(1, 2),
+                                     repeats=1),
                      progress=False)
     assert set(df.schedule) == {"engine", "streams"}
     assert df[(df.schedule == "streams") & (df.streams == 1)].vs_one_stream.iloc[0] == 1.0
