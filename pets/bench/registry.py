@@ -10,7 +10,7 @@ its help giving the scales' defaults.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import pandas as pd
