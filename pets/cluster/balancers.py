@@ -67,9 +67,7 @@ class Balancer(ABC):
             order = [(i + k) % placement.workers for k in range(placement.workers)]
             w = next((w for w in order if placement.fits(w, task)), None)
             if w is None:
-                raise InvalidSpecError(
-                    f"task {task!r} ({placement.sizes[task]} B) fits no worker's memory budget "
-                    f"({placement.budget} B): raise the budget or add workers")
+                raise InvalidSpecError(placement.no_room(task))
             placement.put(w, task)
 
     @abstractmethod

@@ -9,6 +9,20 @@ from pets.cluster.balancers import BALANCERS
 from pets.errors import InvalidSpecError
 
 
+# The balancer runs every interval_s of trace time; a finer period would spin millions of
+# empty rounds (1e-8 s over a 2 s trace is 2e8 rounds). `ticks` bounds rounds per replay.
+MIN_INTERVAL_S = 1e-3
+MAX_TICKS = 1_000_000
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _finite(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 @dataclass(frozen=True)
 class Fault:
     """Worker `worker` dies at `at_s` (trace time)."""
@@ -43,20 +57,38 @@ class ClusterConfig:
             raise InvalidSpecError(
                 f"unknown balancer {self.balancer!r}; choose one of {sorted(BALANCERS)}")
         bad = [k for k, ok in {
-            "interval_s": self.interval_s > 0, "window_s": self.window_s > 0,
-            "bandwidth_gbs": self.bandwidth_gbs > 0, "link_latency_ms": self.link_latency_ms >= 0,
-            "memory_budget_mb": self.memory_budget_mb is None or self.memory_budget_mb > 0,
-            "threshold": self.threshold >= 0, "max_moves": self.max_moves >= 1,
-            "min_busy": 0 <= self.min_busy <= 1}.items() if not ok]
+            "interval_s": _finite(self.interval_s) and MIN_INTERVAL_S <= self.interval_s <= 3600,
+            "window_s": _finite(self.window_s) and self.window_s > 0,
+            "bandwidth_gbs": _finite(self.bandwidth_gbs) and self.bandwidth_gbs > 0,
+            "link_latency_ms": _finite(self.link_latency_ms) and self.link_latency_ms >= 0,
+            "memory_budget_mb": self.memory_budget_mb is None or (
+                _finite(self.memory_budget_mb) and self.memory_budget_mb > 0),
+            "threshold": _finite(self.threshold) and self.threshold >= 0,
+            "max_moves": _is_int(self.max_moves) and self.max_moves >= 1,
+            "min_busy": _finite(self.min_busy) and 0 <= self.min_busy <= 1}.items() if not ok]
         if bad:
-            raise InvalidSpecError(f"cluster config out of range: {bad}")
+            raise InvalidSpecError(
+                f"cluster config out of range: {bad}; interval_s must be in [{MIN_INTERVAL_S:g}, "
+                "3600] seconds, window_s, bandwidth_gbs and memory_budget_mb finite and > 0, "
+                "link_latency_ms and threshold finite and >= 0, max_moves an int >= 1, "
+                "min_busy in [0, 1]")
         for f in self.faults:
-            if not (isinstance(f.worker, int) and 0 <= f.worker < self.workers):
+            if not (_is_int(f.worker) and 0 <= f.worker < self.workers):
                 raise InvalidSpecError(f"fault {f} names no worker of 0..{self.workers - 1}")
-            if not (math.isfinite(f.at_s) and f.at_s >= 0):
+            if not (_finite(f.at_s) and f.at_s >= 0):
                 raise InvalidSpecError(f"fault {f}: the time must be a number >= 0")
         if self.devices is not None and len(self.devices) != self.workers:
             raise InvalidSpecError(f"{self.workers} workers need {self.workers} devices, got {self.devices}")
+
+    def check_rounds(self, duration_s: float) -> None:
+        """Raise if balancing every interval_s over `duration_s` of trace would take more than
+        MAX_TICKS rounds."""
+        rounds = duration_s / self.interval_s
+        if rounds > MAX_TICKS:
+            raise InvalidSpecError(
+                f"interval_s {self.interval_s:g} gives {rounds:,.0f} balancer rounds over this "
+                f"trace's {duration_s:g} s (at most {MAX_TICKS:,}); use interval_s >= "
+                f"{duration_s / MAX_TICKS:.3g}")
 
     @property
     def budget_bytes(self) -> int | None:

@@ -32,6 +32,7 @@ from pets.cluster.placement import Placement
 from pets.cluster.report import ClusterRecord, ClusterReport
 from pets.errors import InvalidSpecError, PetsError
 from pets.serving.dispatch import due_at, query_of, take_batch
+from pets.serving.faults import RUN_ERRORS, at_row, describe
 from pets.serving.events import EventCore, Hook, Replayer, drive
 from pets.serving.ledger import Ledger
 from pets.serving.loop import ServeConfig
@@ -76,6 +77,7 @@ class ClusterLoop(Replayer):
         """Replay `trace`; `hook` as in `ServingLoop.run` (called before every event, True
         stops the replay)."""
         cfg = self.cfg
+        cfg.check_rounds(trace.duration_s)
         self.placement = Placement(self.catalog.sizes, cfg.workers, cfg.budget_bytes)
         self.balancer = get_balancer(cfg.balancer, threshold=cfg.threshold, max_moves=cfg.max_moves,
                                      min_busy=cfg.min_busy)
@@ -99,6 +101,7 @@ class ClusterLoop(Replayer):
                                 Kind.TICK: self._tick, Kind.FAULT: self._fault, Kind.LANDED: self._landed},
                                seed=self.serve.seed, now=requests[0].arrival_s if requests else 0.0)
         self._ledger = Ledger(len(requests), ClusterRecord)
+        self._trace_name = trace.name
         self.workers = [Worker() for _ in range(self.cfg.workers)]
         self.monitor = LoadMonitor(self.cfg.workers, interval_s=self.cfg.interval_s,
                                    window_s=self.cfg.window_s)
@@ -141,11 +144,13 @@ class ClusterLoop(Replayer):
         if row.task not in self.catalog.specs:
             self._end(rid, "rejected", f"unknown task {row.task!r}: not in the cluster's catalog")
             return []
+        cfg = self.catalog.config
         try:
-            query = query_of(rid, row, self.catalog.config.vocab_size, self._core.rng)
-            check_query(self.catalog.config, query)
+            query = query_of(rid, row, cfg.vocab_size, self._core.rng,
+                             max_len=cfg.max_position_embeddings)
+            check_query(cfg, query)
         except PetsError as e:
-            self._end(rid, "rejected", str(e))
+            self._end(rid, "rejected", at_row(row, self._trace_name, str(e)))
             return []
         self._ledger.queries[rid] = query
         return self.route(query, fresh=True)
@@ -158,7 +163,7 @@ class ClusterLoop(Replayer):
         if not holders:
             events = [] if self.placement.in_flight(q.task) else self.movement.recover(q.task)
             if events is None:
-                self._end(q.id, "failed", f"no live worker has memory for task {q.task!r}")
+                self._end(q.id, "failed", self.movement.unservable(q.task))
                 return []
             self.movement.park(q)
             return events
@@ -213,9 +218,9 @@ class ClusterLoop(Replayer):
             except WorkerLost as e:
                 wk.running = batch
                 return self.die(w, str(e))
-            except PetsError as e:
+            except RUN_ERRORS as e:  # e.g. out of memory: the batch fails, the replay goes on
                 for q in batch.queries:
-                    self._end(q.id, "failed", str(e))
+                    self._end(q.id, "failed", describe(e))
                 continue
             if self.serve.executor == "real":
                 seconds += planning

@@ -165,9 +165,20 @@ class Movement:
         return events
 
     def fail_parked(self, task: str):
+        reason = self.unservable(task)
         for q in self.parked.pop(task, []):
-            self.ledger.end(q.id, "failed", f"no live worker has memory for task {task!r}")
+            self.ledger.end(q.id, "failed", reason)
         return []
+
+    def unservable(self, task: str) -> str:
+        """Why no live worker can serve `task`: every worker dead, or no memory left."""
+        alive = sum(wk.alive for wk in self.workers)
+        if not alive:
+            return (f"every worker is dead ({len(self.workers)} of {len(self.workers)} killed or "
+                    f"lost), so nothing can serve task {task!r}; replay with fewer faults or "
+                    "more workers")
+        return f"no live worker ({alive} of {len(self.workers)}) can take task {task!r}: " + \
+            self.placement.no_room(task)
 
     def _drop(self, move: Move):
         """Drop a spare copy (to make room); its queued requests go to the other holders."""

@@ -38,6 +38,15 @@ class Placement:
     def in_flight(self, task: str) -> bool:
         return bool(self.incoming.get(task))
 
+    def no_room(self, task: str) -> str:
+        """Why no worker can take `task` under the budget, and the one fix that helps."""
+        size, budget = self.sizes[task], self.budget
+        if budget is not None and size > budget:
+            return (f"task {task!r} needs {size} B, more than the per-worker memory budget of "
+                    f"{budget} B: raise the budget to at least {size} B (more workers will not help)")
+        return (f"task {task!r} ({size} B) fits no worker: every worker's budget of {budget} B is "
+                "taken by other tasks; raise the budget or add workers")
+
     def copy(self) -> "Placement":
         """An independent copy (a balancer plans several moves against one)."""
         return Placement(self.sizes, self.workers, self.budget,

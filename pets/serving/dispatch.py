@@ -17,11 +17,23 @@ from pets.batching.batch import Batch
 from pets.batching.cost import CostModel
 from pets.batching.policies.base import Policy
 from pets.batching.query import Query
+from pets.errors import InvalidQueryError
 from pets.serving.trace import TraceRow
 
 
-def query_of(rid: int, row: TraceRow, vocab_size: int, rng: np.random.Generator) -> Query:
-    """The query a request row stands for: its ids, its text tokenized, or seeded random ids."""
+def query_of(rid: int, row: TraceRow, vocab_size: int, rng: np.random.Generator, *,
+             max_len: int | None = None) -> Query:
+    """The query a request row stands for: its ids, its text tokenized, or seeded random ids.
+
+    `max_len` (the model's longest sequence) is checked before any ids are made, so a row
+    asking for 10**12 tokens is refused at once. Raises InvalidQueryError.
+    """
+    if max_len is not None and not row.input_ids and not row.text and row.seq_len > max_len:
+        raise InvalidQueryError(
+            f"seq_len {row.seq_len}: this model takes at most {max_len} tokens; "
+            "truncate the request")
+    if not row.input_ids and not row.text and row.seq_len < 1:
+        raise InvalidQueryError(f"seq_len must be >= 1, got {row.seq_len}")
     if row.input_ids:
         ids = row.input_ids
     elif row.text:

@@ -7,6 +7,7 @@ task shares from a power-law draw with exponent alpha). Lengths: `fixed`,
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -57,6 +58,20 @@ POPULARITY: dict[str, Callable] = {"uniform": _uniform, "zipf": _zipf, "powerlaw
 LENGTHS: dict[str, Callable] = {"fixed": _fixed, "normal": _normal, "lognormal": _lognormal}
 
 
+# Bounds on what one generated trace may hold (the CLI and dashboard pass user numbers).
+MAX_REQUESTS = 10_000_000
+MAX_TASKS = 100_000
+MAX_LEN = 1_000_000
+
+
+def _finite(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int_in(v: object, low: int, high: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
 @dataclass(frozen=True, kw_only=True)
 class TraceSpec:
     """What to generate. Tasks are named by `task_names` or `task-<i>`."""
@@ -79,12 +94,22 @@ class TraceSpec:
         for field, table in (("arrival", ARRIVALS), ("popularity", POPULARITY), ("lengths", LENGTHS)):
             if getattr(self, field) not in table:
                 raise InvalidSpecError(f"unknown {field} {getattr(self, field)!r}; choose {sorted(table)}")
-        checks = {"requests": self.requests >= 1, "rate": self.rate > 0, "cv": self.cv > 0,
-                  "tasks": self.tasks >= 1, "alpha": self.alpha > 0, "mean_len": self.mean_len >= 1,
-                  "std_len": self.std_len >= 0, "max_len": self.max_len >= 1}
+        checks = {"requests": _int_in(self.requests, 1, MAX_REQUESTS),
+                  "rate": _finite(self.rate) and 1e-6 <= self.rate <= 1e7,
+                  "cv": _finite(self.cv) and 0 < self.cv <= 100,
+                  "tasks": _int_in(self.tasks, 1, MAX_TASKS),
+                  "alpha": _finite(self.alpha) and 0 < self.alpha <= 100,
+                  "mean_len": _finite(self.mean_len) and 1 <= self.mean_len <= MAX_LEN,
+                  "std_len": _finite(self.std_len) and 0 <= self.std_len <= MAX_LEN,
+                  "max_len": _int_in(self.max_len, 1, MAX_LEN),
+                  "seed": _int_in(self.seed, 0, 2**63 - 1)}
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise InvalidSpecError(f"trace spec fields out of range: {bad}")
+            raise InvalidSpecError(
+                f"trace spec fields out of range: {bad}; requests 1..{MAX_REQUESTS:,}, tasks "
+                f"1..{MAX_TASKS:,}, rate 1e-6..1e7 per second, cv and alpha finite in (0, 100], "
+                f"mean_len 1..{MAX_LEN}, std_len 0..{MAX_LEN} (finite), max_len 1..{MAX_LEN}, "
+                "seed >= 0")
         if self.task_names and len(self.task_names) != self.tasks:
             raise InvalidSpecError("task_names must name every task")
 
@@ -92,7 +117,11 @@ class TraceSpec:
 def generate_trace(spec: TraceSpec) -> Trace:
     rng = np.random.default_rng(spec.seed)
     times = ARRIVALS[spec.arrival](rng, spec.requests, spec.rate, spec.cv)
-    probs = POPULARITY[spec.popularity](rng, spec.tasks, spec.alpha)
+    with np.errstate(all="ignore"):
+        probs = POPULARITY[spec.popularity](rng, spec.tasks, spec.alpha)
+    if not np.isfinite(probs).all():
+        raise InvalidSpecError(f"popularity {spec.popularity!r} with alpha {spec.alpha:g} over "
+                               f"{spec.tasks} tasks overflows; use a larger alpha")
     which = rng.choice(spec.tasks, size=spec.requests, p=probs)
     lengths = np.clip(LENGTHS[spec.lengths](rng, spec.requests, spec.mean_len, spec.std_len,
                                             spec.max_len), 1, spec.max_len).astype(int)

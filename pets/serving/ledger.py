@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Iterable
 from pets.batching.batch import Batch
 from pets.batching.query import Query
 from pets.serving.metrics import Report, RequestRecord
+from pets.serving.outputs import NONFINITE, nonfinite_ids
 from pets.serving.trace import TraceRow
 
 if TYPE_CHECKING:
@@ -47,15 +48,20 @@ class Ledger:
 
     def complete(self, batch: Batch, now: float, out: object, *, keep_outputs: bool,
                  **fields: object) -> None:
-        """Every query of `batch` completed at `now` (record `fields` set too)."""
+        """Every query of `batch` finished at `now` (record `fields` set too): completed,
+        or failed when its output holds NaN or inf (never served as a result)."""
+        bad = nonfinite_ids(batch, out)
         for q in batch.queries:
             rec = self.records[q.id]
             rec.finish = now
             for k, v in fields.items():
                 setattr(rec, k, v)
-            self.end(q.id, "completed")
+            if q.id in bad:
+                self.end(q.id, "failed", NONFINITE.format(task=q.task))
+            else:
+                self.end(q.id, "completed")
         if keep_outputs and isinstance(out, list):
-            self.outputs.update({r.query_id: r for r in out})
+            self.outputs.update({r.query_id: r for r in out if r.query_id not in bad})
 
     def stop(self, now: float, unseen: Iterable[tuple[int, TraceRow]]) -> None:
         """The replay was stopped at `now`: what is open, and arrivals never seen, fail."""

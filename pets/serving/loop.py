@@ -13,6 +13,7 @@ stop hook (the dashboard paces and stops replays with it).
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Callable
@@ -21,6 +22,7 @@ from pets.batching.batch import Batch
 from pets.batching.policies import POLICIES, get_policy
 from pets.batching.query import Query
 from pets.errors import InvalidSpecError, PetsError
+from pets.serving.faults import ROW_ERRORS, RUN_ERRORS, at_row, describe
 from pets.serving.dispatch import due_at, query_of, take_batch
 from pets.serving.events import EventCore, Hook, Replayer, drive
 from pets.serving.ledger import Ledger
@@ -28,6 +30,13 @@ from pets.serving.metrics import Report
 from pets.serving.systems import System
 from pets.serving.trace import Trace, TraceRow, spec_from_field
 from pets.timing import timed_call
+
+
+# Bounds on serving options: beyond them a replay would wait forever (an infinite
+# max_wait_ms never dispatches a partial batch) or hold more than memory allows.
+MAX_BATCH = 4096
+MAX_QUEUE = 10_000_000
+MAX_WAIT_MS = 3_600_000.0  # one hour
 
 
 class Kind(IntEnum):
@@ -68,13 +77,20 @@ class ServeConfig:
         if self.executor not in EXECUTORS:
             raise InvalidSpecError(f"unknown executor {self.executor!r}; choose {sorted(EXECUTORS)}")
         is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
-        bad = [k for k, ok in {"max_batch": is_int(self.max_batch) and self.max_batch >= 1,
-                               "max_wait_ms": self.max_wait_ms >= 0,
-                               "queue_limit": is_int(self.queue_limit) and self.queue_limit >= 1,
-                               "window": is_int(self.window) and self.window >= 1,
-                               "slo_ms": self.slo_ms is None or self.slo_ms > 0}.items() if not ok]
+        is_number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+        finite = lambda v: is_number(v) and math.isfinite(v)  # noqa: E731
+        bad = [k for k, ok in {
+            "max_batch": is_int(self.max_batch) and 1 <= self.max_batch <= MAX_BATCH,
+            "max_wait_ms": finite(self.max_wait_ms) and 0 <= self.max_wait_ms <= MAX_WAIT_MS,
+            "queue_limit": is_int(self.queue_limit) and 1 <= self.queue_limit <= MAX_QUEUE,
+            "window": is_int(self.window) and 1 <= self.window <= 64,
+            "slo_ms": self.slo_ms is None or finite(self.slo_ms) and self.slo_ms > 0,
+            "seed": is_int(self.seed) and self.seed >= 0}.items() if not ok]
         if bad:
-            raise InvalidSpecError(f"serving config out of range: {bad}")
+            raise InvalidSpecError(
+                f"serving config out of range: {bad}; max_batch 1..{MAX_BATCH}, max_wait_ms a "
+                f"finite 0..{MAX_WAIT_MS:g}, queue_limit 1..{MAX_QUEUE}, window 1..64, slo_ms a "
+                "finite number > 0 or none, seed >= 0")
 
 
 class ServingLoop(Replayer):
@@ -91,6 +107,7 @@ class ServingLoop(Replayer):
         self._core = EventCore({Kind.ARRIVAL: self._arrive, Kind.LIFECYCLE: self._lifecycle,
                                 Kind.TIMER: self._timer, Kind.DONE: self._done}, seed=self.cfg.seed)
         self._ledger = Ledger(len(trace.requests))
+        self._trace_name = trace.name
         self._queue: list[Query] = []
         self._busy = False
         self._timer_at: float | None = None
@@ -112,11 +129,13 @@ class ServingLoop(Replayer):
         self._ledger.arrive(rid, row)
         reason = self.system.refuses(row.task)
         if reason is None:
+            cfg = self.system.engine.config
             try:
-                query = query_of(rid, row, self.system.engine.config.vocab_size, self._core.rng)
+                query = query_of(rid, row, cfg.vocab_size, self._core.rng,
+                                 max_len=cfg.max_position_embeddings)
                 self.system.engine.check([query])
             except PetsError as e:
-                reason = str(e)
+                reason = at_row(row, self._trace_name, str(e))
         if reason is None and len(self._queue) >= self.cfg.queue_limit:
             reason = f"queue full ({self.cfg.queue_limit} waiting)"
         if reason is not None:
@@ -142,8 +161,9 @@ class ServingLoop(Replayer):
                 self._queue = [q for q in self._queue if q.task != row.task]
             self.system.tasks_changed()
             self._ledger.log.append(f"{row.arrival_s:.3f}s {row.event} {row.task}: ok")
-        except PetsError as e:
-            self._ledger.log.append(f"{row.arrival_s:.3f}s {row.event} {row.task}: failed: {e}")
+        except ROW_ERRORS as e:  # one bad row is logged; the replay goes on
+            self._ledger.log.append(f"{row.arrival_s:.3f}s {row.event} {row.task}: failed "
+                                    f"({row.where(self._trace_name)}): {describe(e)}")
         return self._maybe_dispatch()
 
     def _timer(self, _):
@@ -183,9 +203,9 @@ class ServingLoop(Replayer):
         self._ledger.start(batch, self.now)
         try:
             seconds, out = self._execute(self.system, batch)
-        except PetsError as e:
+        except RUN_ERRORS as e:  # e.g. out of memory: the batch fails, the replay goes on
             for q in batch.queries:
-                self._ledger.end(q.id, "failed", str(e))
+                self._ledger.end(q.id, "failed", describe(e))
             return None
         self._busy = True
         if self.cfg.executor == "real":  # a real server spends its planning time too

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -37,6 +37,11 @@ class TraceRow:
     event: str = ""
     spec: str = ""
     text: str = ""
+    line: int = field(default=0, compare=False)  # line in its trace file (0: not from a file)
+
+    def where(self, trace: str = "trace") -> str:
+        """`trace line N` for messages about this row (just `trace` without a line)."""
+        return f"{trace} line {self.line}" if self.line else trace
 
     @property
     def is_request(self) -> bool:
@@ -64,14 +69,33 @@ class Trace:
 def load_trace(path: str | Path) -> Trace:
     path = Path(path)
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Excel's CSV export) is skipped
+    except UnicodeDecodeError:
+        raise TraceError(f"{path} is not UTF-8 text; a trace is a CSV file") from None
+    except OSError as e:
         raise TraceError(f"cannot read trace {path}: {e}") from None
     return parse_trace(text.splitlines(), name=str(path))
 
 
 def parse_trace(lines: Iterable[str], name: str = "trace") -> Trace:
-    reader = csv.reader(lines)
+    """A Trace from CSV lines; TraceError names the file and line of the first problem."""
+    reader = csv.reader(_without_bom(lines))
+    try:
+        return _parse(reader, name)
+    except csv.Error as e:
+        limit = csv.field_size_limit()
+        hint = (f"; a field may hold at most {limit} characters (input_ids that long exceed "
+                "any model's length: shorten the row)" if "field larger" in str(e) else
+                "; check the row's quoting")
+        raise TraceError(f"{name} line {reader.line_num}: not valid CSV ({e}){hint}") from None
+
+
+def _without_bom(lines: Iterable[str]) -> Iterable[str]:
+    for i, line in enumerate(lines):
+        yield line.removeprefix("\ufeff") if i == 0 else line
+
+
+def _parse(reader, name: str) -> Trace:
     header = next(reader, None)
     if not header:
         raise TraceError(f"{name}: empty file; expected a header {','.join(REQUIRED)}")
@@ -84,12 +108,14 @@ def parse_trace(lines: Iterable[str], name: str = "trace") -> Trace:
         raise TraceError(f"{name} line 1: unknown columns {unknown}, missing columns {missing}; "
                          f"columns are {REQUIRED} plus optional {OPTIONAL}")
     rows, last = [], -math.inf
-    for line_no, values in enumerate(reader, start=2):
+    for values in reader:
+        line_no = reader.line_num
         if not values or all(not v.strip() for v in values):
             continue
         if len(values) != len(header):
             raise TraceError(f"{name} line {line_no}: {len(values)} fields, header has {len(header)}")
-        row = _parse_row(dict(zip(header, (v.strip() for v in values))), f"{name} line {line_no}")
+        row = _parse_row(dict(zip(header, (v.strip() for v in values))), f"{name} line {line_no}",
+                         line_no)
         if row.arrival_s < last:
             raise TraceError(f"{name} line {line_no}: arrival {row.arrival_s} is before the previous "
                              f"row's {last}; sort the trace by arrival_s")
@@ -100,7 +126,7 @@ def parse_trace(lines: Iterable[str], name: str = "trace") -> Trace:
     return Trace(tuple(rows), name=name)
 
 
-def _parse_row(d: dict[str, str], where: str) -> TraceRow:
+def _parse_row(d: dict[str, str], where: str, line: int = 0) -> TraceRow:
     try:
         arrival = float(d["arrival_s"])
     except ValueError:
@@ -115,25 +141,27 @@ def _parse_row(d: dict[str, str], where: str) -> TraceRow:
     if event in ("add_task", "remove_task"):
         if event == "add_task" and not d.get("spec"):
             raise TraceError(f"{where}: add_task needs a spec (task folder path or JSON TaskSpec)")
-        return TraceRow(arrival, d["task"], event=event, spec=d.get("spec", ""))
+        return TraceRow(arrival, d["task"], event=event, spec=d.get("spec", ""), line=line)
     ids = None
     if d.get("input_ids"):
         try:
             ids = tuple(int(t) for t in d["input_ids"].split())
         except ValueError:
-            raise TraceError(f"{where}: input_ids must be space-separated ints") from None
+            raise TraceError(f"{where}: input_ids must be space-separated ints "
+                             "(token ids, e.g. 101 2023 102)") from None
     text = d.get("text", "")
     if text and ids is None and not d["seq_len"]:
-        return TraceRow(arrival, d["task"], text=text)
+        return TraceRow(arrival, d["task"], text=text, line=line)
     try:
         seq_len = int(d["seq_len"]) if d["seq_len"] else (len(ids) if ids else 0)
     except ValueError:
-        raise TraceError(f"{where}: seq_len {d['seq_len']!r} is not an int") from None
+        raise TraceError(f"{where}: seq_len {d['seq_len']!r} is not an int "
+                         "(a token count such as 32)") from None
     if seq_len < 1:
         raise TraceError(f"{where}: seq_len must be >= 1")
     if ids is not None and len(ids) != seq_len:
         raise TraceError(f"{where}: seq_len {seq_len} but {len(ids)} input_ids")
-    return TraceRow(arrival, d["task"], seq_len, ids, text=text)
+    return TraceRow(arrival, d["task"], seq_len, ids, text=text, line=line)
 
 
 def save_trace(trace: Trace, path: str | Path) -> Path:
@@ -166,6 +194,6 @@ def spec_from_field(spec: str):
     if spec.lstrip().startswith("{"):
         try:
             return TaskSpec.from_dict(json.loads(spec)), None
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, RecursionError) as e:
             raise TraceError(f"add_task spec is not valid JSON: {e}") from None
     return None, Path(spec)

@@ -30,7 +30,7 @@ def test_replicate_fills_memory_but_never_exceeds_it():
 
 
 def test_budget_too_small_is_a_clear_error():
-    with pytest.raises(InvalidSpecError, match="fits no worker's memory budget"):
+    with pytest.raises(InvalidSpecError, match="more than the per-worker memory budget"):
         placed("static", workers=2, budget=50)
 
 

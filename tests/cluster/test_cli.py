@@ -23,7 +23,7 @@ def test_cluster_replay_with_a_fault(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--workers", "0"], "workers must be an int >= 1"),
-    (["--budget-mb", "0.0001"], "fits no worker's memory budget"),
+    (["--budget-mb", "0.0001"], "raise the budget to at least"),
     (["--kill", "7@1"], "names no worker"),
     (["--kill", "soon"], "WORKER@SECONDS"),
 ])

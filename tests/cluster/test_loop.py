@@ -66,7 +66,7 @@ def test_all_workers_dead_fails_requests_with_a_reason():
     rep = run(workers=2, faults=(Fault(0.05, 0), Fault(0.05, 1)))
     df = rep.frame()
     assert accounted(rep) and (df.status == "failed").sum() > 0
-    assert df[df.status == "failed"].reason.str.contains("no live worker").all()
+    assert df[df.status == "failed"].reason.str.contains("every worker is dead").all()
 
 
 def test_bad_requests_are_rejected_with_reasons():
