@@ -144,3 +144,18 @@ def batching_lines(df: pd.DataFrame, tasks: int | None = None) -> go.Figure:
     fig.update_layout(xaxis_title="length std", yaxis_title="throughput / fixed",
                       title=f"Batching policies, {tasks} tasks")
     return fig
+
+
+# ---- notebooks ----
+
+NOTEBOOK_RENDERER = "plotly_mimetype+notebook_connected"
+
+
+def use_notebook_renderer() -> str:
+    """Show plotly figures in notebooks as the plotly JSON (JupyterLab, VS Code) *and* as HTML
+    that loads plotly.js from its CDN, so `jupyter nbconvert --to html` and viewers without
+    the plotly extension draw them too. Returns the renderer string set."""
+    import plotly.io as pio
+
+    pio.renderers.default = NOTEBOOK_RENDERER
+    return NOTEBOOK_RENDERER
