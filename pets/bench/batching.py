@@ -25,6 +25,7 @@ from pets.bench.workloads import mixed_engine
 class BatchingConfig:
     preset: str = "distilbert"
     queries: int = 256
+    mean_len: int = 32
     stds: tuple[float, ...] = (1, 2, 4, 8)
     task_counts: tuple[int, ...] = (32, 64, 128)
     policies: tuple[str, ...] = ()
@@ -39,6 +40,7 @@ class BatchingConfig:
 SCALES = {
     "quick": BatchingConfig(preset="distilbert", queries=256),
     "paper": BatchingConfig(preset="bert-base", queries=1024),
+    "short": BatchingConfig(preset="distilbert", queries=256, mean_len=16),
 }
 
 
@@ -52,7 +54,7 @@ def run_batching(cfg: BatchingConfig = SCALES["quick"], *, progress: bool = True
     bar = tqdm(total=len(cells) * len(policies), desc="batching", disable=not progress)
     rows = []
     for n_tasks, std in cells:
-        lengths = normal_lengths(cfg.queries, 32, std, seed=cfg.seed)
+        lengths = normal_lengths(cfg.queries, cfg.mean_len, std, seed=cfg.seed)
         queries = random_queries(names[:n_tasks], lengths, eng.config.vocab_size, seed=cfg.seed)
         queries = [pets.Query(task=q.task, input_ids=q.input_ids, id=q.id,
                               arrival=(q.id * 7919 % cfg.queries) / cfg.queries) for q in queries]

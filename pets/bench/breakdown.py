@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 import pets
 from pets.dtypes import resolve_dtype
-from pets.bench.fixedlen import PAPER_SHAPES, fixed_batch, shape_label
+from pets.bench.fixedlen import PAPER_SHAPES, SHORT_SHAPES, fixed_batch, shape_label
 from pets.config import preset as model_preset
 from pets.engine.backbone import Backbone
 from pets.engine.trace import OpTrace
@@ -52,6 +52,7 @@ class BreakdownConfig:
 SCALES = {
     "quick": BreakdownConfig(preset="distilbert", shapes=((2, 64),), repeats=3),
     "paper": BreakdownConfig(preset="bert-base", shapes=PAPER_SHAPES, repeats=5),
+    "short": BreakdownConfig(preset="bert-base", shapes=SHORT_SHAPES[:2], repeats=5),
 }
 
 

@@ -7,6 +7,8 @@ from pets.batching.synthetic import random_queries
 
 # (queries per task, tokens per query), as in the paper
 PAPER_SHAPES: tuple[tuple[int, int], ...] = ((1, 128), (2, 64), (4, 32))
+# short queries, where classification traffic lives (and PET ops weigh most)
+SHORT_SHAPES: tuple[tuple[int, int], ...] = ((1, 16), (2, 16), (1, 32))
 
 
 def shape_label(shape: tuple[int, int]) -> str:

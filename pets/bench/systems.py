@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 import pets
 from pets.batching.batch import Batch
 from pets.batching.policies.base import batch_of_queries
-from pets.bench.fixedlen import PAPER_SHAPES, fixed_batch, shape_label
+from pets.bench.fixedlen import PAPER_SHAPES, SHORT_SHAPES, fixed_batch, shape_label
 from pets.bench.interleave import interleaved_medians
 from pets.bench.workloads import mixed_engine
 from pets.errors import InvalidSpecError
@@ -49,6 +49,8 @@ class SystemsConfig:
 SCALES = {
     "quick": SystemsConfig(preset="distilbert", shapes=((2, 64),), task_counts=(2, 4, 8), repeats=3),
     "paper": SystemsConfig(preset="bert-base", shapes=PAPER_SHAPES, task_counts=(2, 4, 8, 16),
+                           repeats=5),
+    "short": SystemsConfig(preset="bert-base", shapes=SHORT_SHAPES[:2], task_counts=(2, 4, 8, 16),
                            repeats=5),
 }
 

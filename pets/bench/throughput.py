@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 from tqdm.auto import tqdm
 
-from pets.bench.fixedlen import PAPER_SHAPES, fixed_batch, shape_label
+from pets.bench.fixedlen import PAPER_SHAPES, SHORT_SHAPES, fixed_batch, shape_label
 from pets.bench.interleave import interleaved_medians
 from pets.bench.workloads import mixed_engine
 
@@ -33,6 +33,8 @@ class ThroughputConfig:
 SCALES = {
     "quick": ThroughputConfig(preset="distilbert", task_counts=(1, 2, 4, 8, 16), repeats=3),
     "paper": ThroughputConfig(preset="bert-base", task_counts=(1, 2, 4, 8, 16, 32, 64), repeats=5),
+    "short": ThroughputConfig(preset="bert-base", shapes=SHORT_SHAPES,
+                              task_counts=(1, 2, 4, 8, 16, 32, 64), repeats=5),
 }
 
 
