@@ -160,7 +160,7 @@ def _drive(server: str, page) -> None:
     assert page.locator("[data-testid='stPlotlyChart']").count() >= 4
     _shot(page, "replay")
 
-    # Scalability: the quick-scale run starts on the first visit.
+    # Scalability: nothing runs until asked; the committed results draw on the first visit.
     _open(page, "Scalability")
     page.wait_for_selector(CHART, timeout=150_000)
     _settle(page)

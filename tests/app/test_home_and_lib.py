@@ -105,3 +105,21 @@ def test_pets_dashboard_runs_streamlit_on_the_home_page(monkeypatch):
     cmd = calls[0]
     assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("app/Home.py")
     assert "--server.port=8600" in cmd and "--server.headless=true" in cmd
+
+
+def test_streamlit_config_makes_no_outside_calls():
+    import tomllib
+
+    from tests.app.conftest import APP
+
+    cfg = tomllib.loads((APP / ".streamlit" / "config.toml").read_text())
+    assert cfg["browser"]["gatherUsageStats"] is False
+    assert cfg["server"]["address"] == "localhost"  # no external-IP look-up when headless
+
+
+def test_home_shows_no_red_arrow_on_a_saving():
+    at = open_page("Home").switch_page("pages/1_Tasks.py").run()
+    at.button(key="demo_tasks").click().run()
+    at.switch_page("Home.py").run()
+    pets_mem = next(m for m in at.metric if m.label == "PetS memory")
+    assert pets_mem.proto.delta.startswith("-")  # down arrow, delta_color inverse: green
