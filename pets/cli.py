@@ -6,6 +6,7 @@ scale's default."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -197,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     prof = sub.add_parser("profile", help="measure the alpha/beta cost-model grid on a device")
     prof.add_argument("--preset", default="bert-tiny")
-    prof.add_argument("--device", default="cpu")
+    prof.add_argument("--device", default="cpu", type=device_arg)
     prof.add_argument("--dtype", default="auto", choices=list(DTYPE_CHOICES))
     prof.add_argument("--repeats", type=int, default=3)
     prof.add_argument("--calibrate-only", action="store_true",
@@ -245,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--max-wait-ms", type=float, default=20.0)
     rep.add_argument("--queue-limit", type=int, default=1024)
     rep.add_argument("--slo-ms", type=float, default=None)
-    rep.add_argument("--device", default="cpu")
+    rep.add_argument("--device", default="cpu", type=device_arg)
     rep.add_argument("--dtype", default="auto", choices=list(DTYPE_CHOICES))
     rep.add_argument("--out", default=None, help="folder for per-request CSVs (default out/replay)")
     rep.set_defaults(fn=_replay)
@@ -258,13 +259,53 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Errors a command can meet outside the library's checks (a file that cannot be written,
+# a device torch does not know) -> what to tell the user. Anything else is a bug: traceback.
+USER_ERRORS: dict[type[BaseException], str] = {
+    pets.PetsError: "",
+    OSError: "check the path and its permissions (--out, the trace, the task folder)",
+    RuntimeError: "check --device, --dtype and the machine's memory",
+    ValueError: "check the option values",
+}
+DEBUG_ENV = "PETS_DEBUG"  # set to 1 to see the traceback of a user error
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except pets.PetsError as e:
-        print(f"pets: error: {e}", file=sys.stderr)
+    except tuple(USER_ERRORS) as e:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(f"pets: error: {one_line(e)}", file=sys.stderr)
         return 2
+
+
+def one_line(e: BaseException) -> str:
+    """A user error as one line: its message, and for non-PetsErrors its type and a hint."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    if isinstance(e, pets.PetsError):
+        return text
+    hint = next(h for cls, h in USER_ERRORS.items() if isinstance(e, cls))
+    return f"{type(e).__name__}: {text[:300]}; {hint}"
+
+
+def device_arg(text: str) -> str:
+    """An argparse type: a torch device this machine has (cpu, cuda, cuda:1, mps)."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device; use cpu or cuda[:N]") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text!r}: this machine has no CUDA device; use cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: this machine has {torch.cuda.device_count()} CUDA devices")
+    if device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"{text!r}: PetS runs on cpu or cuda")
+    return text
 
 
 if __name__ == "__main__":

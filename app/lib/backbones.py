@@ -59,8 +59,12 @@ def fork(engine: pets.PetsEngine) -> pets.PetsEngine:
     so that a replay can add and remove tasks without touching the original."""
     out = pets.PetsEngine(engine.backbone, seed=engine.seed, padding=engine.padding,
                           model_name=engine.model_name)
-    for name, spec in engine.tasks.items():
-        out.add_task(spec, engine.task_params(name))
+    for name, spec in dict(engine.tasks).items():  # a snapshot: the user may change tasks meanwhile
+        try:
+            params = engine.task_params(name)
+        except pets.UnknownTaskError:  # removed since the snapshot: the copy goes without it
+            continue
+        out.add_task(spec, params)
     return out
 
 

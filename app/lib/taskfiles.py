@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import io
+import lzma
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 import pets
@@ -11,6 +13,13 @@ from pets.pet.taskfile import SPEC_FILE
 
 PEFT_FILE = "adapter_config.json"
 MAX_UNZIPPED = 512 * 2**20  # refuse archives that would unpack to more than this
+MAX_MEMBERS = 1000
+# What zipfile raises on damaged or exotic archives: BadZipFile (bad CRC, bad headers),
+# zlib.error (corrupt deflate), NotImplementedError (compression it lacks), RuntimeError
+# (encrypted members), EOFError/OSError (truncation, disk), ValueError, lzma/bz2 errors.
+ZIP_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError,
+    ValueError, lzma.LZMAError)
 
 
 def import_zip(engine: pets.PetsEngine, data: bytes, *, filename: str,
@@ -42,21 +51,30 @@ def export_zip(engine: pets.PetsEngine, task: str) -> bytes:
 def _extract(data: bytes, into: Path, filename: str) -> Path:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except ZIP_ERRORS:
         raise pets.TaskFileError(f"{filename} is not a zip archive; zip the task folder "
                                  "(pet.json + pet.safetensors) or the PEFT adapter folder") from None
     with archive:
         members = archive.infolist()
+        if len(members) > MAX_MEMBERS:
+            raise pets.TaskFileError(f"{filename} holds {len(members)} files; a task zip holds "
+                                     "two or three")
         if sum(m.file_size for m in members) > MAX_UNZIPPED:
             raise pets.TaskFileError(f"{filename} unpacks to more than {MAX_UNZIPPED >> 20} MiB")
         for m in members:
             path = PurePosixPath(m.filename)
             if path.is_absolute() or ".." in path.parts:
                 raise pets.TaskFileError(f"{filename}: refusing the unsafe member path {m.filename!r}")
+        encrypted = [m.filename for m in members if m.flag_bits & 0x1]
+        if encrypted:
+            raise pets.TaskFileError(f"{filename}: {encrypted[0]!r} is encrypted; zip the task "
+                                     "folder again without a password")
         try:
             archive.extractall(into)
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
-            raise pets.TaskFileError(f"{filename} is corrupt: {e}") from None
+        except ZIP_ERRORS as e:  # corrupt deflate, bad CRC, unsupported compression, truncation
+            raise pets.TaskFileError(f"{filename} is corrupt or uses an unsupported compression "
+                                     f"({type(e).__name__}: {e}); zip the folder again with "
+                                     "plain deflate (the default of zip and Finder)") from None
     return into
 
 

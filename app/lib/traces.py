@@ -23,7 +23,11 @@ def load_shipped(path: str) -> Trace:
 
 
 def parse_upload(filename: str, data: bytes) -> Trace:
-    """A trace from uploaded CSV bytes; TraceError names the file and line of a problem."""
+    """A trace from uploaded CSV bytes; TraceError names the file and line of a problem.
+
+    An upload carries no task folders, so its add_task rows must give JSON TaskSpecs: a
+    folder path would load whatever lies at that path on the server.
+    """
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -32,7 +36,14 @@ def parse_upload(filename: str, data: bytes) -> Trace:
     if len(lines) > MAX_UPLOAD_ROWS:
         raise TraceError(f"{filename} has {len(lines)} lines; the dashboard takes at most "
                          f"{MAX_UPLOAD_ROWS} (use `pets replay` for bigger traces)")
-    return parse_trace(lines, name=filename)
+    trace = parse_trace(lines, name=filename)
+    for row in trace.rows:
+        if row.event == "add_task" and not row.spec.lstrip().startswith("{"):
+            raise TraceError(
+                f"{filename} line {row.line}: add_task names the folder {row.spec!r}; an uploaded "
+                "trace may only add tasks it carries itself, as a JSON TaskSpec (e.g. "
+                '{"pet": "lora", "rank": 8}); upload task folders on the Tasks page')
+    return trace
 
 
 def describe(trace: Trace) -> dict[str, float]:

@@ -21,6 +21,7 @@ from pets.batching.padding import padded_lengths
 from pets.batching.policies.base import batch_of_queries
 from pets.errors import InvalidSpecError
 from pets.pet.method import get_method
+from pets.serving.memory import check_fits
 
 
 class System(ABC):
@@ -81,9 +82,16 @@ class SeqsSystem(System):
         self._copies: dict[str, pets.PetsEngine] | None = None
 
     def prepare(self) -> None:
+        """Build the copies; InvalidSpecError when they would not fit the device's memory."""
         if self._copies is None:
+            self._check_memory(len(self.engine.tasks))
             self._copies = {}
             self.tasks_changed()
+
+    def refuses(self, task: str) -> str | None:
+        if self._copies is not None and task in self.engine.tasks and task not in self._copies:
+            return "seqs has no dense copy of this task (it would not fit in memory)"
+        return super().refuses(task)
 
     def tasks_changed(self) -> None:
         super().tasks_changed()
@@ -91,8 +99,16 @@ class SeqsSystem(System):
             return
         for gone in set(self._copies) - set(self.engine.tasks):
             del self._copies[gone]
-        for task in set(self.engine.tasks) - set(self._copies):
+        new = sorted(set(self.engine.tasks) - set(self._copies))
+        if new:  # a task added mid-replay: refuse it (see refuses) if its copy cannot fit
+            self._check_memory(len(new))
+        for task in new:
             self._copies[task] = pets.baselines.dense_copy(self.engine, task)
+
+    def _check_memory(self, copies: int) -> None:
+        check_fits(f"seqs with {copies} dense backbone copies", copies * self.engine.memory().shared,
+                   self.engine.backbone.device,
+                   "replay fewer tasks, a smaller preset, or use the sim executor")
 
     def run(self, batch):
         self.prepare()
