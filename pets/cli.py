@@ -103,10 +103,12 @@ def _replay(args: argparse.Namespace) -> int:
     eng = engine_for_trace(trace, args.preset, device=args.device, dtype=resolve_dtype(args.dtype, args.device))
     cfg = ServeConfig(policy=args.policy, executor=args.executor, max_batch=args.max_batch,
                       max_wait_ms=args.max_wait_ms, queue_limit=args.queue_limit, slo_ms=args.slo_ms)
+    out_dir = Path(args.out or "out/replay")
+    out_dir.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails before the replays
     rows = []
     for system in args.system.split(","):
         report = replay(trace, eng, system=system, config=cfg)
-        out = Path(args.out or "out/replay") / f"{Path(args.trace).stem}-{system}-{args.executor}.csv"
+        out = out_dir / f"{Path(args.trace).stem}-{system}-{args.executor}.csv"
         report.to_csv(out)
         rows.append(report.summary())
         print(f"{system}: per-request CSV {out}")
