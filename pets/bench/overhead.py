@@ -197,4 +197,24 @@ def summary_lines(df: pd.DataFrame) -> list[str]:
                           f"{r.queries / r.iqr_low_s:.1f}), host {r.get('host_ms', float('nan')):.1f} ms"
                           f"/batch, PET ops {r.get('pet_ops_ms', float('nan')):.1f} ms")
         lines.append(f"{seq_len:4d} tokens: " + ", ".join(ratios) + spread_txt)
+        lines.extend(_implausible(rows, seq_len))
     return lines
+
+
+def _implausible(rows: pd.DataFrame, seq_len: int) -> list[str]:
+    """Orderings that cannot be right on a quiet machine: the shared model alone (base) slower
+    than pets or seqs by more than their spreads, i.e. the run was disturbed; re-run it."""
+    out = []
+    if "base" not in rows.index:
+        return out
+    noisy = [s for s in ("base", "pets", "seqs") if s in rows.index
+             and rows.loc[s].iqr_high_s - rows.loc[s].iqr_low_s > 0.25 * rows.loc[s].median_s]
+    if noisy:
+        out.append(f"  WARNING {seq_len} tokens: the spread of {', '.join(noisy)} exceeds 25% of the "
+                   f"median; the machine was busy, re-run on an idle one before reading ratios")
+    base_fast = rows.loc["base"].iqr_low_s
+    for other in ("pets", "seqs"):
+        if other in rows.index and rows.loc[other].iqr_high_s < base_fast:
+            out.append(f"  WARNING {seq_len} tokens: {other} beat the shared model alone beyond the "
+                       f"spread; the machine was busy during this run, re-run it on an idle one")
+    return out
