@@ -2,10 +2,11 @@
 optional new biases (`TaskSpec.bias`). Default density 0.5%.
 
 Run-time storage: per target a `SparseDelta`, the positions as int16 column
-indices + int32 row pointers and the values [nnz] (6 bytes per entry with fp32
-values, against CSR's 8); recently run tasks keep the int32 columns the sparse
-kernel takes (`pets.pet.sparse.SparseLRU`). Per hook point one op runs the
-batch's diff tasks of a store, one sparse GEMM per segment."""
+indices + int32 row pointers and the values [nnz] in the engine's dtype (4 bytes
+per entry in bf16, 6 in fp32, against CSR's 8); recently run tasks keep the
+int32 columns and values in the sparse kernels' dtype (`pets.pet.sparse.SparseLRU`).
+Per hook point one op runs the batch's diff tasks of a store: one block-diagonal
+sparse GEMM (or one per segment for large deltas)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -28,7 +29,8 @@ from pets.pet.targets import linear_path, linear_shape
 class DiffState:
     deltas: dict[HookKey, SparseDelta]  # D [out, in] per target
     biases: dict[HookKey, Tensor] = field(default_factory=dict)
-    cached: dict[HookKey, Tensor] = field(default_factory=dict)  # int32 columns, recently run
+    # (int32 columns, values in the kernels' dtype) per target, while the task runs recently
+    cached: dict[HookKey, tuple[Tensor, Tensor]] = field(default_factory=dict)
 
 
 def _keys(spec, backbone) -> list[HookKey]:
@@ -100,6 +102,7 @@ class Diff(PetMethod):
         return (spec.targets, spec.bias)
 
     def ops(self, store: ListSlots, run: GroupRun, backbone, ctx) -> OpTable:
+        values_dtype = sparse_dtype(backbone.device, backbone.dtype)
         lru = sparse_lru(ctx)
         states = {slot: store.view(slot) for slot in run.slot_list}
         for state in states.values():
@@ -109,12 +112,12 @@ class Diff(PetMethod):
             def make(slot: int) -> CsrParts:
                 state = states[slot]
                 delta = state.deltas[key]
-                col = state.cached.get(key)
-                if col is None:
-                    col = delta.pattern.col.to(torch.int32)
+                operands = state.cached.get(key)
+                if operands is None:
+                    operands = (delta.pattern.col.to(torch.int32), delta.values.to(values_dtype))
                     if lru.holds(state):
-                        state.cached[key] = col
-                return CsrParts(delta.pattern.crow, col, delta.values, delta.pattern.shape)
+                        state.cached[key] = operands
+                return CsrParts(delta.pattern.crow, *operands, delta.pattern.shape)
             return make
 
         table: OpTable = {}
@@ -148,7 +151,7 @@ class Diff(PetMethod):
 
 def _delta(indices, values, shape, device, dtype) -> SparseDelta:
     pattern, order = SparsePattern.from_indices(indices, shape, device)
-    values = values.to(device, dtype).to(sparse_dtype(device, dtype))
+    values = values.to(device, dtype)  # the engine's dtype: bf16 halves a resident task
     if order is not None:
         values = values[order]
     return SparseDelta(pattern, values.contiguous())
