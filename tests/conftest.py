@@ -9,9 +9,19 @@ import torch
 
 import pets
 
-# Engines made with dtype "auto" serve in float32 under test, so exactness holds at 1e-5
-# (tests of the auto choice itself clear this).
-os.environ["PETS_DTYPE"] = "float32"
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _fp32_under_test():
+    """Engines made with dtype "auto" serve in float32 under tests/, so exactness holds at 1e-5
+    (tests of the auto choice clear it). Notebooks, run after, keep the real `auto`."""
+    old = os.environ.get("PETS_DTYPE")
+    os.environ["PETS_DTYPE"] = "float32"
+    yield
+    if old is None:
+        os.environ.pop("PETS_DTYPE", None)
+    else:
+        os.environ["PETS_DTYPE"] = old
 
 # 13 tasks (same-rank LoRA and same-bottleneck adapters run batched): every PET type, several ranks / bottlenecks / densities / targets / head sizes.
 MIXED_SPECS = [
