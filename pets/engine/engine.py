@@ -23,7 +23,7 @@ from pets.errors import (DuplicateTaskError, InvalidSpecError,
                          PeftImportError, PetsError, UnknownTaskError)
 from pets.pet.build import build_task, check_finite_after_cast
 from pets.pet.method import nbytes
-from pets.pet.peft_io import read_peft_lora
+from pets.pet.peft_io import check_layers_cover, read_peft_lora
 from pets.pet.spec import TaskSpec
 from pets.pet.ops import OpContext, OpTable
 from pets.pet.slots import DenseSlots, ListSlots, slot_bytes
@@ -91,9 +91,9 @@ class PetsEngine:
         name = Path(str(path)).name
         if str(path) in MINILM_ALIASES:
             path, name = minilm_path(), "minilm"
-        cfg, sd = load_checkpoint(path)
-        return cls(Backbone.from_state_dict(cfg, sd, device=device,
-                                            dtype=resolve_dtype(dtype, device)), seed=seed,
+        dt = resolve_dtype(dtype, device)
+        cfg, sd = load_checkpoint(path, dtype=dt)  # weights beyond dt's range are refused
+        return cls(Backbone.from_state_dict(cfg, sd, device=device, dtype=dt), seed=seed,
                    model_name=name, **kw)
 
     # ---- tasks ---------------------------------------------------------------------------
@@ -183,10 +183,7 @@ class PetsEngine:
     def import_peft(self, folder: str | Path, name: str) -> TaskSpec:
         """Add a LoRA task from a PEFT adapter folder saved for a model of this shape."""
         spec, params, layers = read_peft_lora(folder, name)
-        if layers != list(range(self.config.num_hidden_layers)):
-            raise PeftImportError(
-                f"{folder}: adapter covers layers {layers}, this model has "
-                f"{self.config.num_hidden_layers}; was it saved for another model?")
+        check_layers_cover(folder, layers, self.config.num_hidden_layers)
         try:
             return self.add_task(spec, params)
         except PeftImportError:
