@@ -65,7 +65,9 @@ class Bench:
         return self.load().summary_lines(df)
 
     def file_stem(self, cfg: Any, scale: str) -> str:
-        return self.stem(cfg, scale) if self.stem else self.name
+        if self.stem:
+            return self.stem(cfg, scale)
+        return self.name if scale == "quick" else f"{self.name}-{scale}"
 
 
 BENCHES: dict[str, Bench] = {}

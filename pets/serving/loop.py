@@ -70,6 +70,7 @@ class ServeConfig:
     window: int = 4
     seed: int = 0
     keep_outputs: bool = False
+    warm_up: bool = True  # real executor: run every task's operators before timing
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -113,6 +114,8 @@ class ServingLoop(Replayer):
         self._timer_at: float | None = None
         if self.cfg.executor == "real":
             self.system.prepare()
+            if self.cfg.warm_up:
+                self.system.warm_up(trace.tasks, max_batch=self.cfg.max_batch)
         ids = itertools.count()
         for row in trace.rows:
             if row.is_request:

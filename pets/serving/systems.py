@@ -16,12 +16,16 @@ import torch
 
 import pets
 from pets.batching.batch import Batch
+from pets.batching.query import Query
 from pets.batching.cost import CostModel
 from pets.batching.padding import padded_lengths
 from pets.batching.policies.base import batch_of_queries
 from pets.errors import InvalidSpecError
 from pets.pet.method import get_method
 from pets.serving.memory import check_fits
+
+
+WARM_UP_ID = 10**12  # ids of warm-up queries (never in a report)
 
 
 class System(ABC):
@@ -40,6 +44,19 @@ class System(ABC):
 
     def prepare(self) -> None:
         """Build what `run` needs (called before a real replay, outside the timed path)."""
+
+    def warm_up(self, tasks: list[str], *, rounds: int = 2, max_batch: int = 32) -> int:
+        """Run every task's operators before the clock starts (first calls pay for
+        allocation, kernel selection and PET caches): `rounds` passes of one short query
+        per servable task, in batches of at most `max_batch`. Returns the batches run."""
+        servable = [t for t in dict.fromkeys(tasks) if self.refuses(t) is None]
+        batches = [batch_of_queries([Query(task=t, input_ids=(1,) * 8, id=WARM_UP_ID + i)
+                                     for i, t in enumerate(servable[k:k + max_batch])])
+                   for k in range(0, len(servable), max_batch)]
+        for _ in range(rounds):
+            for batch in batches:
+                self.run(batch)
+        return len(batches) * rounds
 
     @abstractmethod
     def run(self, batch: Batch) -> object: ...
