@@ -17,6 +17,8 @@ import pandas as pd
 import pets
 from pets.dtypes import CHOICES as DTYPE_CHOICES, dtype_name, resolve_dtype
 from pets.bench.registry import BENCHES, Bench, config
+from pets.serving.compare import DEFAULT_REPEATS
+from pets.serving.loop import DEFAULT_SLO_MS
 from pets.timing import device_slug
 
 
@@ -95,25 +97,75 @@ def _trace_azure(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    import torch
-
-    from pets.serving import ServeConfig, engine_for_trace, load_trace, replay
+    from pets.serving import ServeConfig, engine_for_trace, load_trace
+    from pets.serving.compare import aggregate, compare
 
     trace = load_trace(args.trace)
-    eng = engine_for_trace(trace, args.preset, device=args.device, dtype=resolve_dtype(args.dtype, args.device))
+    dtype = resolve_dtype(args.dtype, args.device)
     cfg = ServeConfig(policy=args.policy, executor=args.executor, max_batch=args.max_batch,
-                      max_wait_ms=args.max_wait_ms, queue_limit=args.queue_limit, slo_ms=args.slo_ms)
+                      max_wait_ms=args.max_wait_ms, queue_limit=args.queue_limit,
+                      slo_ms=args.slo_ms if args.slo_ms and args.slo_ms > 0 else None)
+    systems = [s for s in args.system.split(",") if s]
     out_dir = Path(args.out or "out/replay")
     out_dir.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails before the replays
-    rows = []
-    for system in args.system.split(","):
-        report = replay(trace, eng, system=system, config=cfg)
+    engine = engine_for_trace(trace, args.preset, device=args.device, dtype=dtype)
+    lifecycle = any(not r.is_request for r in trace.rows)
+    make_engine = ((lambda: engine_for_trace(trace, args.preset, device=args.device, dtype=dtype))
+                   if lifecycle else (lambda: engine))
+    runs, reports = compare(trace, systems, cfg, make_engine=make_engine, repeats=args.repeats,
+                            progress=True)
+    for system, report in reports.items():
         out = out_dir / f"{Path(args.trace).stem}-{system}-{args.executor}.csv"
         report.to_csv(out)
-        rows.append(report.summary())
-        print(f"{system}: per-request CSV {out}")
-    _show(pd.DataFrame(rows))
+        print(f"{system}: per-request CSV {out} (last run)")
+    agg = aggregate(runs)
+    print(replay_header(agg, args.preset, dtype_name(engine.backbone.dtype), cfg))
+    _show(replay_table(agg))
+    for line in replay_notes(agg):
+        print(line)
     return 0
+
+
+def replay_header(agg: pd.DataFrame, preset: str, dtype: str, cfg) -> str:
+    first = agg.iloc[0]
+    slo = f"p99 <= {cfg.slo_ms:g} ms" if cfg.slo_ms else "none (goodput = throughput)"
+    runs = int(agg.repeats.max())
+    how = ("1 run (sim: deterministic)" if cfg.executor == "sim" else
+           f"median [min-max] of {runs} run(s), systems interleaved, warmed up before timing")
+    return (f"{preset} ({dtype}), {cfg.executor} executor; offered {first.offered_rps:.1f} req/s; "
+            f"SLO {slo}; {how}")
+
+
+def replay_table(agg: pd.DataFrame) -> pd.DataFrame:
+    """The replay summary in plain units: req/s and ms, spreads as [min-max]."""
+    from pets.serving.compare import spread_text
+
+    spread = int(agg.repeats.max()) > 1
+    out = pd.DataFrame({"system": agg.system, "runs": agg.repeats,
+                        "completed": agg.completed.astype(int),
+                        "rejected": agg.rejected.astype(int), "failed": agg.failed.astype(int),
+                        "offered req/s": agg.offered_rps.map("{:.1f}".format),
+                        "capacity req/s": agg.capacity_rps.map("{:.1f}".format)})
+    for col, m in (("throughput req/s", "throughput_rps"), ("goodput req/s", "goodput_rps"),
+                   ("mean ms", "mean_ms"), ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms")):
+        out[col] = ([spread_text(r, m) for _, r in agg.iterrows()] if spread
+                    else agg[m].map("{:.1f}".format))
+    return out
+
+
+def replay_notes(agg: pd.DataFrame) -> list[str]:
+    """What the table means: load against capacity, impossible orderings."""
+    from pets.serving.compare import ordering_flags
+
+    lines = []
+    offered = float(agg.offered_rps.iloc[0])
+    light = agg[agg.capacity_rps > 2 * offered]
+    if len(light) == len(agg) and len(agg) > 1:
+        lines.append(f"note: the offered load ({offered:.1f} req/s) is under half of every system's "
+                     "capacity, so all keep up and tie on throughput; compare latency, or raise the "
+                     "load (pets trace gen --rate, pets bench sweep) to see them differ")
+    lines += [f"warning: {f}" for f in ordering_flags(agg)]
+    return lines
 
 
 def _items(parse: Callable[[str], Any]) -> Callable[[str], tuple]:
@@ -247,7 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--max-batch", type=int, default=32)
     rep.add_argument("--max-wait-ms", type=float, default=20.0)
     rep.add_argument("--queue-limit", type=int, default=1024)
-    rep.add_argument("--slo-ms", type=float, default=None)
+    rep.add_argument("--slo-ms", type=float, default=DEFAULT_SLO_MS,
+                     help="p99 latency target; goodput counts requests within it (0: none; "
+                          "default %(default)s)")
+    rep.add_argument("--repeats", type=int, default=DEFAULT_REPEATS,
+                     help="real executor: runs per system, systems interleaved; the table shows "
+                          "median [min-max] (default %(default)s; sim runs once)")
     rep.add_argument("--device", default="cpu", type=device_arg)
     rep.add_argument("--dtype", default="auto", choices=list(DTYPE_CHOICES))
     rep.add_argument("--out", default=None, help="folder for per-request CSVs (default out/replay)")

@@ -22,6 +22,7 @@ from pets.batching.batch import Batch
 from pets.batching.policies import POLICIES, get_policy
 from pets.batching.query import Query
 from pets.errors import InvalidSpecError, PetsError
+from pets.serving.capacity import capacity_rps, offered_rps
 from pets.serving.faults import ROW_ERRORS, RUN_ERRORS, at_row, describe
 from pets.serving.dispatch import due_at, query_of, take_batch
 from pets.serving.events import EventCore, Hook, Replayer, drive
@@ -37,6 +38,7 @@ from pets.timing import timed_call
 MAX_BATCH = 4096
 MAX_QUEUE = 10_000_000
 MAX_WAIT_MS = 3_600_000.0  # one hour
+DEFAULT_SLO_MS = 200.0  # p99 target; goodput counts the requests completed within it
 
 
 class Kind(IntEnum):
@@ -66,7 +68,7 @@ class ServeConfig:
     max_batch: int = 32
     max_wait_ms: float = 20.0
     queue_limit: int = 1024
-    slo_ms: float | None = None
+    slo_ms: float | None = DEFAULT_SLO_MS  # None: goodput counts every completed request
     window: int = 4
     seed: int = 0
     keep_outputs: bool = False
@@ -124,7 +126,13 @@ class ServingLoop(Replayer):
                 self._core.push(row.arrival_s, Kind.LIFECYCLE, row)
         drive(self._core, self._ledger, arrival=Kind.ARRIVAL, counted=(Kind.ARRIVAL, Kind.LIFECYCLE),
               total=len(trace.rows), desc=f"replay {self.system.name}", progress=progress, hook=hook)
-        return self._ledger.report(self.system.name, self.cfg)
+        report = self._ledger.report(self.system.name, self.cfg)
+        report.offered_rps = offered_rps(trace)
+        try:
+            report.capacity_rps = capacity_rps(self.system, trace, max_batch=self.cfg.max_batch)
+        except (PetsError, KeyError, ValueError):  # an estimate, never a reason to lose a replay
+            pass
+        return report
 
     # ---- events ------------------------------------------------------------------------------
     def _arrive(self, item: tuple[int, TraceRow]):

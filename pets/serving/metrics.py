@@ -36,6 +36,8 @@ class Report:
     records: list[RequestRecord]
     slo_s: float | None = None
     batches: int = 0
+    offered_rps: float = float("nan")   # the trace's requests over its arrival span
+    capacity_rps: float = float("nan")  # the system's cost-model capacity on this trace
     outputs: dict = field(default_factory=dict)  # request id -> Result (keep_outputs, real)
     log: list[str] = field(default_factory=list)  # lifecycle events and their outcome
 
@@ -63,6 +65,9 @@ class Report:
                    requests=len(df), **counts, batches=self.batches,
                    throughput_rps=float(len(done) / span) if span and span > 0 else 0.0,
                    goodput_rps=float(good / span) if span and span > 0 else 0.0,
+                   offered_rps=float(self.offered_rps), capacity_rps=float(self.capacity_rps),
+                   slo_ms=self.slo_s * 1e3 if self.slo_s is not None else float("nan"),
+                   mean_ms=float(lat.mean() * 1e3) if len(lat) else float("nan"),
                    **{f"p{q}_ms": float(np.percentile(lat, q) * 1e3) if len(lat) else float("nan")
                       for q in (50, 95, 99)},
                    jain_fairness=jain(self.per_task().service_ratio.to_numpy()) if len(df) else 1.0)

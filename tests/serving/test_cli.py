@@ -13,7 +13,7 @@ def test_generate_then_replay(tmp_path, capsys):
     assert main(["replay", str(trace), "--system", "pets,base", "--executor", "sim",
                  "--out", str(tmp_path / "rep")]) == 0
     out = capsys.readouterr().out
-    assert "throughput_rps" in out and "pets" in out
+    assert "throughput req/s" in out and "pets" in out
     df = pd.read_csv(tmp_path / "rep" / "t-pets-sim.csv")
     assert len(df) == 40 and set(df.status) == {"completed"}
 
