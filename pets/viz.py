@@ -75,6 +75,40 @@ def migration_timeline(report: "pets.cluster.ClusterReport") -> go.Figure:  # no
     return fig
 
 
+def sweep_lines(df: pd.DataFrame) -> go.Figure:
+    """A load sweep (`pets bench sweep`): p99 latency against throughput, one styled line per
+    system in order of offered rate, the SLO as a dotted line and each system's capacity at
+    the SLO (the highest offered rate that met it) as a ringed marker."""
+    fig = go.Figure()
+    slo = float(df.slo_ms.iloc[0]) if "slo_ms" in df else None
+    for i, (system, g) in enumerate(df.groupby("system", sort=False)):
+        g = g.sort_values("offered_rps")
+        color = COLORS[i % len(COLORS)]
+        fig.add_trace(go.Scatter(
+            x=g.throughput_rps, y=g.p99_ms, name=system, mode="lines+markers",
+            line=dict(dash=DASHES[i % len(DASHES)], width=2, color=color),
+            marker=dict(symbol=SYMBOLS[i % len(SYMBOLS)], size=8),
+            customdata=g.offered_rps, hovertemplate="offered %{customdata:.1f} req/s<br>"
+            "throughput %{x:.1f} req/s<br>p99 %{y:.0f} ms"))
+        ok = g[g.meets_slo] if "meets_slo" in g else g.iloc[0:0]
+        if len(ok):
+            best = ok.loc[ok.offered_rps.idxmax()]
+            fig.add_trace(go.Scatter(
+                x=[best.throughput_rps], y=[best.p99_ms], mode="markers", showlegend=False,
+                name=f"{system} capacity", hovertext=f"{system}: capacity at the SLO "
+                f"{best.offered_rps:.1f} req/s", hoverinfo="text",
+                marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(width=2, color=color))))
+    if slo:
+        fig.add_hline(y=slo, line_dash="dot", line_color="grey",
+                      annotation_text=f"SLO p99 {slo:g} ms", annotation_position="top left")
+    first = df.iloc[0]
+    where = f" ({first.preset}, {first.executor})" if {"preset", "executor"} <= set(df) else ""
+    fig.update_layout(title=f"Throughput vs p99 latency as the offered load rises{where}",
+                      xaxis_title="throughput (req/s)", yaxis_title="p99 latency (ms, log scale)",
+                      yaxis_type="log", legend_title="system")
+    return fig
+
+
 # ---- paper figures (pets.bench: capacity, throughput, systems, breakdown, streams, batching) ----
 
 def capacity_bars(df: pd.DataFrame) -> go.Figure:
