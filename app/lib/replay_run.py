@@ -9,7 +9,7 @@ live charts, and (c) stops the loop when the user presses Stop.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -20,11 +20,40 @@ from pets.serving.events import Progress
 from pets.serving.metrics import Report, RequestRecord
 
 from lib.backbones import fork
-from lib.jobs import Job
+from lib.jobs import Job, RemoteJob
 
 SPEEDS: dict[str, float | None] = {"as fast as possible": None, "1x": 1.0, "2x": 2.0, "5x": 5.0,
                                    "10x": 10.0, "50x": 50.0}
 RECORD_COLUMNS = list(RequestRecord.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class EngineSnapshot:
+    """A picklable copy of an engine (backbone, settings, every task's spec and parameters),
+    for replays that run in a measuring process."""
+
+    backbone: object
+    seed: int
+    padding: str
+    model_name: str
+    tasks: tuple = field(default=())  # (spec, params) pairs
+
+    @classmethod
+    def of(cls, engine: pets.PetsEngine) -> "EngineSnapshot":
+        tasks = []
+        for name, spec in dict(engine.tasks).items():
+            try:
+                tasks.append((spec, engine.task_params(name)))
+            except pets.UnknownTaskError:  # removed meanwhile
+                continue
+        return cls(engine.backbone, engine.seed, engine.padding, engine.model_name, tuple(tasks))
+
+    def build(self) -> pets.PetsEngine:
+        out = pets.PetsEngine(self.backbone, seed=self.seed, padding=self.padding,
+                              model_name=self.model_name)
+        for spec, params in self.tasks:
+            out.add_task(spec, params)
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +70,7 @@ class ReplayPlan:
     config: ServeConfig
     preset: str = "bert-tiny"
     engine: pets.PetsEngine | None = None
+    snapshot: EngineSnapshot | None = None  # instead of `engine`, in a measuring process
     speed: float | None = None  # trace seconds per wall-clock second; None: unpaced
 
     def __post_init__(self) -> None:
@@ -57,10 +87,32 @@ class ReplayPlan:
 
     def engine_and_trace(self) -> tuple[pets.PetsEngine, Trace]:
         """A fresh engine for one system's replay (lifecycle rows change it) and the trace."""
-        if self.engine is None:
+        if self.snapshot is not None:
+            engine = self.snapshot.build()
+        elif self.engine is not None:
+            engine = fork(self.engine)
+        else:
             return engine_for_trace(self.trace, self.preset), self.trace
-        engine = fork(self.engine)
         return engine, map_tasks(self.trace, list(engine.tasks))
+
+    @property
+    def measures(self) -> bool:
+        """A real-executor replay: it times the systems, so it runs in a measuring process."""
+        return self.config.executor == "real"
+
+    def for_process(self) -> "ReplayPlan":
+        """This plan, picklable: the engine as a snapshot."""
+        if self.engine is None:
+            return self
+        return replace(self, engine=None, snapshot=EngineSnapshot.of(self.engine))
+
+
+def start_replay(plan: ReplayPlan) -> Job:
+    """A real-executor replay in a measuring process (see lib.jobs); a simulated one in a
+    thread of this server."""
+    if plan.measures:
+        return Job.start_process("replay", run_replay, plan.for_process())
+    return Job.start("replay", lambda job: run_replay(plan, job))
 
 
 def map_tasks(trace: Trace, names: list[str]) -> Trace:
@@ -80,7 +132,7 @@ class LiveHook:
 
     SNAPSHOT_S = 0.25  # wall-clock seconds between copies of the records
 
-    def __init__(self, job: Job, speed: float | None) -> None:
+    def __init__(self, job: Job | RemoteJob, speed: float | None) -> None:
         self._job, self._speed = job, speed
         self._origin: tuple[float, float] | None = None  # (trace time, wall time) at start
         self._snapped = float("-inf")
@@ -92,6 +144,7 @@ class LiveHook:
         self.progress = p
         if time.monotonic() - self._snapped >= self.SNAPSHOT_S:
             self.records, self._snapped = p.records(), time.monotonic()
+            self._job.publish(records=self.records, settled=p.settled)
         if self._speed is not None:
             if self._origin is None:
                 self._origin = (p.now, time.monotonic())
@@ -101,22 +154,23 @@ class LiveHook:
         return self._job.stopping
 
 
-def run_replay(plan: ReplayPlan, job: Job) -> dict[str, Report]:
-    """The job's work: every system in turn; `job.live` exposes the running replay's hook."""
+def run_replay(plan: ReplayPlan, job: Job | RemoteJob) -> dict[str, Report]:
+    """The job's work: every system in turn. It publishes `frames` (finished systems),
+    `system` (the running one), its latest `records` and `settled` count, and `requests`."""
     reports: dict[str, Report] = {}
     frames: dict[str, pd.DataFrame] = {}
-    job.live.update(reports=reports, frames=frames, hook=None, system=None)
+    job.publish(frames={}, system=None, records=[], settled=0)
     n = len(plan.systems)
     for i, name in enumerate(plan.systems):
         job.report(i / n, f"{name}: preparing the engine")
         engine, trace = plan.engine_and_trace()
         hook = LiveHook(job, plan.speed)
-        job.live.update(hook=hook, system=name, requests=len(trace.requests))
-        job.report(i / n, f"{name}: replaying")
+        job.publish(system=name, records=[], settled=0, requests=len(trace.requests))
+        job.report(i / n, f"{name}: warming up and replaying" if plan.measures else f"{name}: replaying")
         reports[name] = ServingLoop(make_system(name, engine), plan.config).run(
             trace, progress=False, hook=hook)
         frames[name] = reports[name].frame()
-        job.live["hook"] = None
+        job.publish(frames=dict(frames), system=None, records=[], settled=0)
         job.check()  # stopped: the frames keep what was served until then
     return reports
 
@@ -124,10 +178,10 @@ def run_replay(plan: ReplayPlan, job: Job) -> dict[str, Report]:
 def live_frames(job: Job) -> dict[str, pd.DataFrame]:
     """Per-request frames so far: finished systems, plus the running one's latest records."""
     frames = dict(job.live.get("frames", {}))
-    hook, system = job.live.get("hook"), job.live.get("system")
-    if hook is not None and system not in frames:
-        df = pd.DataFrame([{c: getattr(r, c) for c in RECORD_COLUMNS} for r in hook.records],
-                          columns=RECORD_COLUMNS)
+    system = job.live.get("system")
+    if system is not None and system not in frames:
+        df = pd.DataFrame([{c: getattr(r, c) for c in RECORD_COLUMNS}
+                           for r in job.live.get("records", [])], columns=RECORD_COLUMNS)
         df["latency"] = df.finish - df.arrival
         frames[system] = df
     return frames
@@ -138,8 +192,8 @@ def live_progress(job: Job, systems: int) -> float:
     if job.done:
         return 1.0
     finished = len(job.live.get("frames", {}))
-    hook, total = job.live.get("hook"), job.live.get("requests") or 1
-    settled = hook.progress.settled if hook is not None and hook.progress is not None else 0
+    total = job.live.get("requests") or 1
+    settled = job.live.get("settled", 0) if job.live.get("system") is not None else 0
     return min(1.0, (finished + settled / total) / systems)
 
 

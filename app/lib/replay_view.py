@@ -77,7 +77,8 @@ def summary_table(reports: Mapping, frames: Frames, slo_ms: float | None,
         rows.append({
             "system": name, "executor": s.get("executor"), "requests": s["requests"],
             "completed": s["completed"], "rejected": s["rejected"], "failed": s["failed"],
-            "offered_rps": offered_rps, "throughput_rps": s["throughput_rps"],
+            "offered_rps": offered_rps, "capacity_rps": s.get("capacity_rps", float("nan")),
+            "throughput_rps": s["throughput_rps"],
             "goodput_rps": s.get("goodput_rps", float("nan")),
             "within_slo": within,
             "mean_ms": float(lat.mean()) if len(lat) else float("nan"),
@@ -88,6 +89,17 @@ def summary_table(reports: Mapping, frames: Frames, slo_ms: float | None,
     return pd.DataFrame(rows)
 
 
+def ordering_warnings(reports: Mapping) -> list[str]:
+    """Orderings that cannot be right in one replay (base slower than pets or seqs)."""
+    from pets.serving.compare import aggregate, ordering_flags
+
+    if not reports:
+        return []
+    runs = pd.DataFrame([{**r.summary(), "repeat": 0} for r in reports.values()])
+    return [f.replace("--repeats", "repeats (pets replay --repeats)")
+            for f in ordering_flags(aggregate(runs))]
+
+
 def column_config(slo_ms: float | None) -> dict:
     """Streamlit formats for `summary_table`: req/s to one decimal, ms to one, shares as %."""
     rps = lambda label, help: st.column_config.NumberColumn(label, format="%.1f", help=help)  # noqa: E731
@@ -95,6 +107,8 @@ def column_config(slo_ms: float | None) -> dict:
     slo = f"{slo_ms:g} ms" if slo_ms else "the SLO"
     return {
         "offered_rps": rps("offered (req/s)", "requests in the trace over its duration"),
+        "capacity_rps": rps("capacity (req/s)", "most this system serves, by its cost model: "
+                            "full batches at the trace's mean length"),
         "throughput_rps": rps("throughput (req/s)", "completed requests over the makespan"),
         "goodput_rps": rps("goodput (req/s)", f"completed within {slo} over the makespan"),
         "within_slo": st.column_config.NumberColumn(f"within {slo}", format="percent"),

@@ -41,6 +41,11 @@ def run_rounds(cfg: ScalabilityConfig, rounds: int, progress: Progress | None = 
     return pd.concat(parts, ignore_index=True)
 
 
+def rounds_job(cfg: ScalabilityConfig, rounds: int, job) -> pd.DataFrame:
+    """`run_rounds` as the work of a measuring process (lib.jobs `Job.start_process`)."""
+    return run_rounds(cfg, rounds, progress=job.report)
+
+
 def throughput_stats(df: pd.DataFrame) -> pd.DataFrame:
     """Per (tasks, system): median, min and max throughput over the rounds, and memory."""
     g = df.groupby(["tasks", "system"], sort=False)

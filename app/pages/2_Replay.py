@@ -1,7 +1,9 @@
 """Replay: a request trace against one or more serving systems, with live charts.
 
-The replay runs in a background thread (lib.jobs); a fragment polls it every half second
-and redraws progress and charts, so the page never waits for the run to end."""
+A simulated replay runs in a background thread (lib.jobs); a real-executor replay, which
+times the systems, runs in a separate measuring process so that this server's threads
+do not disturb its clock. A fragment polls the job every half second and redraws
+progress and charts, so the page never waits for the run to end."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -15,7 +17,7 @@ from pets.serving.generate import ARRIVALS, LENGTHS, POPULARITY
 from lib import charts, replay_view
 from lib.backbones import fork, new_engine
 from lib.jobs import Job
-from lib.replay_run import SPEEDS, ReplayPlan, live_frames, live_progress, requests_csv, run_replay
+from lib.replay_run import SPEEDS, ReplayPlan, live_frames, live_progress, requests_csv, start_replay
 from lib.state import workspace
 from lib.traces import describe, load_shipped, parse_upload, shipped_traces
 from lib.ui import human_bytes, page, user_errors
@@ -147,8 +149,16 @@ def live_view(polling: bool) -> None:
                      hide_index=True, key="replay_summary",
                      column_config=replay_view.column_config(plan.config.slo_ms))
         st.caption(f"Offered load {offered or float('nan'):.1f} req/s; SLO {plan.config.slo_ms:g} ms. "
-                   "Throughput equal to the offered load means the system kept up: compare "
-                   "latency then, or raise the load (Generate a faster trace) to find capacity.")
+                   "Capacity is each system's most requests per second by its cost model (full "
+                   "batches at the trace's mean length). Throughput equal to the offered load means "
+                   "the system kept up: compare latency then, or raise the load (Generate a faster "
+                   "trace, or `pets bench sweep`) to find capacity at the SLO.")
+        if plan.measures:
+            st.caption("Real executor: every system and task warmed up before the clock started; "
+                       "measured in a separate process. One run per system: for medians with "
+                       "their spread use `pets replay --executor real --repeats 3`.")
+            for flag in replay_view.ordering_warnings(job.result):
+                st.warning(flag)
         st.download_button("Download per-request CSV", requests_csv(frames), key="download_csv",
                            file_name=f"replay-{plan.trace.name.rsplit('/', 1)[-1]}", mime="text/csv")
         logs = {name: r.log for name, r in job.result.items() if r.log}
@@ -173,7 +183,7 @@ if trace is not None:
             job.stop()
         plan = replace(plan, engine=plan.engine and fork(plan.engine))
         st.session_state["replay_plan"] = plan
-        st.session_state["replay_job"] = Job.start("replay", lambda j, p=plan: run_replay(p, j))
+        st.session_state["replay_job"] = start_replay(plan)
         running = True
     if b2.button("Stop", key="stop_replay", disabled=not running):
         job.stop()

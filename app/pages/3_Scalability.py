@@ -1,13 +1,11 @@
 """Scalability: throughput and memory as tasks grow, pets against seqs and peft.
 
 Nothing runs until the visitor presses Run: a quick run (bert-tiny by default) goes in
-a background job, as several independent rounds, and belongs to this session alone
+a separate measuring process (not the server's threads), as several independent rounds, and belongs to this session alone
 (no cache shared between visitors). Ratios show their median and spread over the
 rounds. Committed results from docs/results/ show below, one line per query shape,
 and the capacity result as bars."""
 from __future__ import annotations
-
-from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -17,7 +15,7 @@ from pets.bench.scalability import MIXES, ScalabilityConfig
 from lib.committed import commands, describe, figures
 from lib.jobs import Job
 from lib.scale import committed_results
-from lib.scale_rounds import TIE, memory_figure, ratio_table, run_rounds, throughput_figure
+from lib.scale_rounds import TIE, memory_figure, ratio_table, rounds_job, throughput_figure
 from lib.ui import page, user_errors
 
 page("Scalability", ":material/trending_up:")
@@ -59,12 +57,8 @@ def start(cfg: ScalabilityConfig, rounds: int) -> None:
     old: Job | None = st.session_state.get("scale_job")
     if old is not None and not old.done:
         old.stop()
-    st.session_state["scale_job"] = Job.start("scalability", partial(_work, cfg, rounds))
+    st.session_state["scale_job"] = Job.start_process("scalability", rounds_job, cfg, rounds)
     st.session_state["scale_cfg"] = cfg
-
-
-def _work(cfg: ScalabilityConfig, rounds: int, job: Job) -> pd.DataFrame:
-    return run_rounds(cfg, rounds, progress=job.report)
 
 
 def quick_view(polling: bool) -> None:

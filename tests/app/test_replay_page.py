@@ -43,12 +43,14 @@ def test_replay_on_my_tasks_maps_the_trace_onto_them():
     at.switch_page("pages/2_Replay.py").run()
     at.selectbox(key="speed").select("as fast as possible")
     at.radio(key="tasks_from").set_value("mine (Tasks page)")
+    at.radio(key="executor").set_value("real")  # the engine travels to the measuring process
     at.multiselect(key="systems").set_value(["pets"])
     at.button(key="run_replay").click().run()
     job = finish_job(at, "replay_job")
     assert job.ok, job.error
     served = set(job.result["pets"].frame().task)
     assert served <= set(at.session_state["workspace"].engine.tasks)
+    assert job._process is not None
     assert summary(at).completed.iloc[0] == 300
 
 
@@ -87,8 +89,11 @@ def test_uploaded_trace_replays(at):
     at.radio(key="executor").set_value("real")
     at.button(key="run_replay").click().run()
     job = finish_job(at, "replay_job")
+    assert job._process is not None  # a measurement: in its own process, not a server thread
     df = summary(at)
     assert list(df.executor) == ["real", "real"] and (df.completed == 3).all(), job.error
+    assert (df.capacity_rps > 0).all()
+    assert any("warmed up" in c.value for c in at.caption)
 
 
 def test_generator_rejects_impossible_settings_and_generates_good_ones(at):
@@ -111,9 +116,11 @@ def test_slo_input_reaches_the_replay_and_the_summary(at):
     at.button(key="run_replay").click().run()
     job = finish_job(at, "replay_job")
     assert job.ok, job.error
+    assert job._process is None  # a simulation stays in a thread
     assert at.session_state["replay_plan"].config.slo_ms == 25.0
     df = summary(at)
-    assert {"offered_rps", "goodput_rps", "within_slo", "mean_ms", "p99_meets_slo"} <= set(df.columns)
+    assert {"offered_rps", "capacity_rps", "goodput_rps", "within_slo", "mean_ms",
+            "p99_meets_slo"} <= set(df.columns)
     assert (df.goodput_rps <= df.throughput_rps + 1e-9).all() and df.within_slo.between(0, 1).all()
     assert df.offered_rps.iloc[0] > 0
     cdf = next(c for c in at.get("plotly_chart") if c.key == "chart_cdf")
@@ -135,3 +142,18 @@ def test_views_tell_overlapping_systems_apart():
         assert fig.data[0].line.dash != fig.data[1].line.dash
         assert fig.data[0].marker.symbol != fig.data[1].marker.symbol
     assert max(replay_view.queue_chart(frames).data[0].y) == 2
+
+
+def test_impossible_orderings_in_one_replay_are_warned():
+    from lib import replay_view
+
+    from pets.serving.metrics import Report, RequestRecord
+
+    def report(system, seconds):
+        recs = [RequestRecord(i, "a", i * 0.1, i * 0.1, i * 0.1 + seconds, 1, "completed")
+                for i in range(10)]
+        return Report(system, "real", "best", recs)
+    assert replay_view.ordering_warnings({"pets": report("pets", 0.01), "base": report("base", 0.005)}) == []
+    flags = replay_view.ordering_warnings({"pets": report("pets", 0.01), "base": report("base", 0.5)})
+    assert any("base mean latency" in f for f in flags)
+    assert all("IMPOSSIBLE ORDER" in f and "pets replay --repeats" in f for f in flags)

@@ -34,6 +34,7 @@ def test_quick_run_draws_throughput_with_spread_and_ratios():
     at = small(open_page("3_Scalability"))
     job = finish_job(at, "scale_job")
     assert job.ok, job.error
+    assert job._process is not None  # measured in its own process, not a server thread
     assert not at.exception and not errors(at)
     df = job.result
     assert set(df.system) == {"pets", "seqs", "peft"} and sorted(df.tasks.unique()) == [1, 2, 4]
