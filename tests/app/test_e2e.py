@@ -145,7 +145,7 @@ def _drive(server: str, page) -> None:
     _settle(page)
     _shot(page, "tasks")
 
-    # Replay: the default shipped trace (15 s) against pets and seqs at 2x: the charts draw
+    # Replay: the default shipped trace (23 s, distilbert) against pets and seqs at 2x: the charts draw
     # while it runs (no summary yet), then the summary arrives.
     _open(page, "Replay")
     page.get_by_test_id("stSelectbox").filter(has_text="Playback speed").click()

@@ -7,13 +7,35 @@ import pytest
 from tests.app.conftest import errors, finish_job, open_page
 
 SHORT = "poisson-uniform-8tasks.csv"  # 300 requests, 8 tasks
+DEFAULT = "poisson-zipf1-32tasks-distilbert.csv"  # 600 requests, 32 tasks, for distilbert
 
 
 @pytest.fixture
 def at():
+    """The page on the short trace and bert-tiny (the defaults are heavier: see below)."""
     at = open_page("2_Replay")
     at.selectbox(key="speed").select("as fast as possible")
+    at.selectbox(key="shipped_trace").select(SHORT)
+    at.selectbox(key="replay_preset").select("bert-tiny")
     return at.run()
+
+
+def test_defaults_show_pets_ahead_of_seqs_at_the_slo():
+    """The default trace and preset load seqs beyond what it serves within the SLO, pets not."""
+    at = open_page("2_Replay")
+    assert at.selectbox(key="shipped_trace").value == DEFAULT
+    assert at.selectbox(key="replay_preset").value == "distilbert"
+    assert at.radio(key="executor").value == "sim"
+    at.selectbox(key="speed").select("as fast as possible")
+    at.multiselect(key="systems").set_value(["pets", "seqs"])
+    at.button(key="run_replay").click().run()
+    job = finish_job(at, "replay_job")
+    assert job.ok, job.error
+    df = summary(at).set_index("system")
+    assert (df.completed == 600).all()
+    assert df.loc["pets", "goodput_rps"] > 1.1 * df.loc["seqs", "goodput_rps"]
+    assert df.loc["pets", "p99_meets_slo"] and not df.loc["seqs", "p99_meets_slo"]
+    assert df.loc["pets", "capacity_rps"] > df.loc["seqs", "capacity_rps"]
 
 
 def summary(at):
@@ -21,7 +43,6 @@ def summary(at):
 
 
 def test_short_replay_ends_in_its_summary(at):
-    assert at.selectbox(key="shipped_trace").value == SHORT
     at.multiselect(key="systems").set_value(["pets", "seqs", "base"])
     at.button(key="run_replay").click().run()
     job = finish_job(at, "replay_job")
@@ -51,7 +72,7 @@ def test_replay_on_my_tasks_maps_the_trace_onto_them():
     served = set(job.result["pets"].frame().task)
     assert served <= set(at.session_state["workspace"].engine.tasks)
     assert job._process is not None
-    assert summary(at).completed.iloc[0] == 300
+    assert summary(at).completed.iloc[0] == 600  # the default trace, on the Tasks page engine
 
 
 def test_stop_ends_a_paced_replay(at):
