@@ -40,3 +40,27 @@ class PeftImportError(PetsError, ValueError):
 
 class CheckpointError(PetsError, OSError):
     """A backbone checkpoint cannot be loaded."""
+
+
+class QueueFullError(PetsError):
+    """The server's request queue is full; retry after `retry_after_s` seconds."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class TaskRemovedError(PetsError):
+    """A request's task was removed while the request waited in the server's queue."""
+
+
+class BatchFailedError(PetsError):
+    """The batch holding a request failed to run, or produced a non-finite output."""
+
+
+class ServerStoppedError(PetsError):
+    """The server stopped before it served the request."""
+
+
+class LoadgenError(PetsError):
+    """`pets loadgen` cannot run: the server is unreachable or the options are out of range."""

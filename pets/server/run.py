@@ -1,0 +1,86 @@
+"""Running the app under uvicorn: in the foreground (`pets serve`) or in a background thread
+on a free local port (tests, `pets bench serve`)."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import uvicorn
+
+import pets
+from pets.errors import PetsError
+from pets.server.app import create_app
+from pets.server.config import ServerConfig
+from pets.server.scheduler import Scheduler
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def uvicorn_server(engine: pets.PetsEngine, config: ServerConfig, listen: Listen,
+                   *, log_level: str = "warning") -> tuple[uvicorn.Server, Scheduler]:
+    scheduler = Scheduler(engine, config)
+    app = create_app(scheduler)
+    ucfg = uvicorn.Config(app, host=listen.host, port=listen.port, log_level=log_level,
+                          access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+    return uvicorn.Server(ucfg), scheduler
+
+
+def serve_forever(engine: pets.PetsEngine, config: ServerConfig, listen: Listen,
+                  *, log_level: str = "info") -> None:
+    """Serve until interrupted (Ctrl-C)."""
+    server, _ = uvicorn_server(engine, config, listen, log_level=log_level)
+    server.run()
+    if not server.started:
+        raise PetsError(f"the server did not start on {listen.url}: is the port in use? "
+                        "pick another with --port")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class ServerThread:
+    """A server on a free local port in a daemon thread: `with ServerThread(engine) as s:`
+    then call `s.url`. Startup (warm-up included) is awaited; stop() shuts it down."""
+
+    def __init__(self, engine: pets.PetsEngine, config: ServerConfig = ServerConfig(),
+                 host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.listen = Listen(host, port or free_port(host))
+        self.server, self.scheduler = uvicorn_server(engine, config, self.listen)
+        self._thread = threading.Thread(target=self.server.run, name="pets-uvicorn", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return self.listen.url
+
+    def start(self, timeout_s: float = 120.0) -> "ServerThread":
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise PetsError(f"the server did not start on {self.url} within {timeout_s:g} s")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(15)
+
+    def __enter__(self) -> "ServerThread":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,256 @@
+"""The scheduler: one thread that batches queued queries exactly as a replay does.
+
+Request handlers `submit` queries and get one `concurrent.futures.Future` per query; they
+never wait for a batch themselves. The thread waits until a batch is due
+(`pets.serving.dispatch.due_at`: `max_batch` queries wait or the oldest waited
+`max_wait_ms`), takes it with `dispatch.take_batch` (the same batching policy and cost model
+as a replay), runs it on the system (`pets.serving.systems`) and resolves the futures with
+`Output`s or errors. Task changes go through the scheduler so that the engine, the cost
+model and the queue agree: a removed task's queued queries end with `TaskRemovedError`.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import pets
+from pets.batching.batch import Batch
+from pets.batching.policies import get_policy
+from pets.batching.policies.base import batch_of_queries
+from pets.batching.query import Query, check_query
+from pets.errors import (BatchFailedError, QueueFullError, ServerStoppedError, TaskRemovedError,
+                         UnknownTaskError)
+from pets.pet.spec import TaskSpec
+from pets.serving.dispatch import due_at, take_batch
+from pets.serving.faults import RUN_ERRORS, describe
+from pets.serving.outputs import NONFINITE, nonfinite_ids
+from pets.serving.systems import System, make_system
+from pets.server.config import ServerConfig
+from pets.server.metrics import ServerMetrics
+
+
+@dataclass(frozen=True)
+class Output:
+    """One query's answer, as plain floats (converted on the scheduler thread)."""
+
+    task: str
+    pooled: list[float]
+    logits: list[float] | None
+    tokens: int
+
+
+class Scheduler:
+    """Owns the queue and the thread that serves it. `start()` warms up and starts the thread;
+    `stop()` ends it and fails whatever still waits."""
+
+    def __init__(self, engine: pets.PetsEngine, config: ServerConfig = ServerConfig(),
+                 metrics: ServerMetrics | None = None) -> None:
+        self.engine, self.config = engine, config
+        self.metrics = metrics or ServerMetrics()
+        self.system: System = make_system(config.system, engine)
+        self._plan = get_policy(config.policy)
+        self._cond = threading.Condition()
+        self._queue: list[Query] = []
+        self._futures: dict[int, Future] = {}
+        self._ids = itertools.count()
+        self._served: Mapping[str, TaskSpec] = dict(engine.tasks)
+        self._t0 = time.perf_counter()
+        self._last_batch_s = 0.01
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self.ready = threading.Event()
+
+    # ---- life cycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Build what the system needs, warm every task up, start the thread."""
+        self.system.prepare()
+        self._tasks_changed()
+        if self.config.warm_up:
+            self.system.warm_up(list(self._served), max_batch=self.config.max_batch)
+        self._thread = threading.Thread(target=self._loop, name="pets-scheduler", daemon=True)
+        self._thread.start()
+        self.ready.set()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        with self._cond:
+            self._stopping = True
+            waiting, self._queue = self._queue, []
+            self._cond.notify_all()
+        self._fail(waiting, ServerStoppedError("the server is shutting down; send the request "
+                                               "again when it is back"))
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self.ready.clear()
+
+    # ---- what handlers call -------------------------------------------------------------------
+    @property
+    def tasks(self) -> Mapping[str, TaskSpec]:
+        """The tasks requests may name now (a snapshot; reading it never waits for a batch)."""
+        return self._served
+
+    def queue_length(self) -> int:
+        return len(self._queue)
+
+    def submit(self, task: str, ids: Sequence[Sequence[int]]) -> list[Future]:
+        """Queue one query per id sequence, all or none. Raises UnknownTaskError,
+        InvalidQueryError (empty, too long, id outside the vocabulary), QueueFullError or
+        ServerStoppedError; never waits for a batch."""
+        if task not in self._served:
+            known = ", ".join(sorted(self._served)[:8]) or "none loaded"
+            raise UnknownTaskError(f"unknown task {task!r}; loaded tasks: {known} "
+                                   "(GET /v1/tasks lists them)")
+        with self._cond:
+            now = self._now()
+            queries = [Query(task=task, input_ids=seq, id=next(self._ids), arrival=now)
+                       for seq in ids]
+            for q in queries:
+                check_query(self.engine.config, q)
+            if self._stopping or self._thread is None:
+                raise ServerStoppedError("the server is not running; start it (pets serve)")
+            if len(self._queue) + len(queries) > self.config.queue_limit:
+                raise QueueFullError(
+                    f"queue full ({len(self._queue)} of {self.config.queue_limit} waiting); retry "
+                    "later or send fewer requests at once", self._retry_after_s())
+            futures = [Future() for _ in queries]
+            self._futures.update({q.id: f for q, f in zip(queries, futures)})
+            self._queue.extend(queries)
+            self.metrics.queue.set(len(self._queue))
+            self._cond.notify_all()
+        return futures
+
+    def add_task(self, add: Callable[[pets.PetsEngine], TaskSpec]) -> TaskSpec:
+        """Run `add(engine)` (which loads one task), then let requests name the new task."""
+        spec = add(self.engine)
+        self._tasks_changed()
+        return spec
+
+    def remove_task(self, name: str) -> int:
+        """Unload `name`; its queued queries end with TaskRemovedError. Returns how many.
+        Raises UnknownTaskError when it is not loaded."""
+        self.engine.task(name)  # UnknownTaskError first, with the loaded names
+        with self._cond:
+            self._served = {n: s for n, s in self._served.items() if n != name}
+            gone = [q for q in self._queue if q.task == name]
+            self._queue = [q for q in self._queue if q.task != name]
+            self.metrics.queue.set(len(self._queue))
+        self._fail(gone, TaskRemovedError(f"task {name!r} was removed while this request "
+                                          "waited; load it again (POST /v1/tasks) to serve it"))
+        self.engine.remove_task(name)  # waits for a running batch that uses it
+        self._tasks_changed()
+        return len(gone)
+
+    # ---- the thread ---------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                batch = self._next_batch()
+                if batch is None:
+                    return
+                self.metrics.queue.set(len(self._queue))
+            try:
+                self._run(batch)
+            except Exception as e:  # a bug must not stop the thread: these requests fail, 5xx
+                self._fail(batch.queries, BatchFailedError(f"internal error: {describe(e)}"))
+
+    def _next_batch(self) -> Batch | None:
+        """Wait (holding the condition) until a batch is due and take it; None when stopping."""
+        cfg = self.config
+        while not self._stopping:
+            if not self._queue:
+                self._cond.wait()
+                continue
+            now = self._now()
+            due = due_at(self._queue, now, max_batch=cfg.max_batch, max_wait_ms=cfg.max_wait_ms)
+            if due is not None:
+                self._cond.wait(timeout=max(due - now, 0.0))
+                continue
+            head = self._queue[:cfg.window * cfg.max_batch]
+            try:
+                batch, self._queue, _ = take_batch(self._queue, self._plan, self.system.cost,
+                                                   max_batch=cfg.max_batch, window=cfg.window,
+                                                   padding=self.system.padding)
+            except RUN_ERRORS as e:  # the planner refused the head: end it, keep serving
+                self._queue = self._queue[len(head):]
+                self._fail(head, BatchFailedError(f"could not plan a batch: {describe(e)}"))
+                continue
+            return batch
+        return None
+
+    def _run(self, batch: Batch) -> None:
+        start = time.perf_counter()
+        try:
+            out = self.system.run(batch)
+        except (UnknownTaskError, KeyError):  # a task was removed after the batch was taken
+            out = self._run_without_removed(batch)
+            if out is None:
+                return
+        except RUN_ERRORS as e:  # e.g. out of memory: this batch fails, the server goes on
+            self._fail(batch.queries, BatchFailedError(f"the batch failed: {describe(e)}"))
+            return
+        seconds = time.perf_counter() - start
+        self._last_batch_s = seconds
+        self.metrics.batch(len(batch), sum(batch.lengths), seconds)
+        bad = nonfinite_ids(batch, out)
+        lengths = {q.id: q.length for q in batch.queries}
+        for r in out:
+            future = self._futures.pop(r.query_id, None)
+            if future is None:
+                continue
+            if r.query_id in bad:
+                _resolve(future, error=BatchFailedError(NONFINITE.format(task=r.task)))
+            else:
+                _resolve(future, result=Output(
+                    task=r.task, pooled=r.pooled.float().tolist(),
+                    logits=None if r.logits is None else r.logits.float().tolist(),
+                    tokens=lengths[r.query_id]))
+
+    def _run_without_removed(self, batch: Batch):
+        served = self._served
+        gone = [q for q in batch.queries if q.task not in served]
+        rest = [q for q in batch.queries if q.task in served]
+        self._fail(gone, TaskRemovedError("the request's task was removed before its batch ran; "
+                                          "load it again (POST /v1/tasks) to serve it"))
+        if not rest:
+            return None
+        try:
+            return self.system.run(batch_of_queries(rest))
+        except RUN_ERRORS as e:
+            self._fail(rest, BatchFailedError(f"the batch failed: {describe(e)}"))
+            return None
+
+    # ---- helpers ------------------------------------------------------------------------------
+    def _tasks_changed(self) -> None:
+        with self._cond:
+            self.system.tasks_changed()
+            self._served = dict(self.engine.tasks)
+            self.metrics.tasks.set(len(self._served))
+
+    def _fail(self, queries: Sequence[Query], error: Exception) -> None:
+        for q in queries:
+            future = self._futures.pop(q.id, None)
+            if future is not None:
+                _resolve(future, error=error)
+
+    def _retry_after_s(self) -> float:
+        """When the queue should have room: its batches at the last batch's time, at least 1 s."""
+        batches = len(self._queue) / self.config.max_batch
+        return max(1.0, math.ceil(batches * self._last_batch_s + self.config.max_wait_ms / 1e3))
+
+    def _now(self) -> float:
+        return time.perf_counter() - self._t0
+
+
+def _resolve(future: Future, *, result: object = None, error: Exception | None = None) -> None:
+    """Set a future's outcome unless its caller gave up on it (cancelled)."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass
