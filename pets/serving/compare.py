@@ -67,6 +67,8 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     g = runs.groupby(keys, sort=False)
     numeric = [c for c in runs.select_dtypes("number").columns if c != "repeat"]
     out = g[numeric].median()
+    for c in runs[numeric].select_dtypes("integer").columns:  # counts stay counts
+        out[c] = out[c].round().astype(int)
     out.insert(0, "repeats", g.size())
     for m in SPREAD_METRICS:
         if m in runs:
