@@ -314,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cluster_parser(sub)
 
+    from pets.server.cli import add_server_parsers
+
+    add_server_parsers(sub)
+
     add_bench_parser(sub)
     return p
 
