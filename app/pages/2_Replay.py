@@ -13,12 +13,14 @@ import streamlit as st
 from pets.batching.policies import POLICIES
 from pets.serving import SYSTEMS, ServeConfig, Trace, TraceSpec, generate_trace
 from pets.serving.generate import ARRIVALS, LENGTHS, POPULARITY
+from pets.viz import sweep_lines
 
 from lib import charts, replay_view
 from lib.backbones import fork, new_engine
 from lib.jobs import Job
 from lib.replay_run import SPEEDS, ReplayPlan, live_frames, live_progress, requests_csv, start_replay
 from lib.state import workspace
+from lib.sweep_run import SweepConfig, capacity_at_slo, summary_lines, sweep_job
 from lib.traces import describe, load_shipped, parse_upload, shipped_traces
 from lib.ui import human_bytes, page, user_errors
 
@@ -174,6 +176,61 @@ def live_view(polling: bool) -> None:
                 st.json(logs)
 
 
+def sweep_settings() -> None:
+    """The load sweep's form: it raises the offered rate until p99 breaks the SLO."""
+    with st.form("sweep_settings"):
+        c = st.columns(5)
+        presets = ["bert-tiny", "distilbert"]
+        preset = c[0].selectbox("Preset", presets, index=presets.index(DEFAULT_PRESET),
+                                key="sweep_preset")
+        systems = c[1].multiselect("Systems", ["pets", "seqs", "peft", "base"],
+                                   default=["pets", "seqs", "base"], key="sweep_systems")
+        executor = c[2].radio("Executor", ["sim", "real"], horizontal=True, key="sweep_executor",
+                              help="sim: seconds, from the cost model; real: runs every step "
+                                   "(minutes on distilbert)")
+        requests = c[3].number_input("Requests per step", value=500, min_value=20, step=100,
+                                     key="sweep_requests")
+        slo = c[4].number_input("SLO p99 (ms)", value=replay_view.DEFAULT_SLO_MS, min_value=1.0,
+                                step=50.0, key="sweep_slo")
+        go = st.form_submit_button("Sweep", key="sweep_run")
+    if not go:
+        return
+    with user_errors("Cannot sweep: "):
+        cfg = SweepConfig(preset=preset, systems=tuple(systems), executor=executor,
+                          requests=int(requests), slo_ms=float(slo))
+        old: Job | None = st.session_state.get("sweep_job")
+        if old is not None and not old.done:
+            old.stop()
+        st.session_state["sweep_job"] = Job.start_process("sweep", sweep_job, cfg)
+
+
+def sweep_view(polling: bool) -> None:
+    job: Job | None = st.session_state.get("sweep_job")
+    if job is None:
+        st.caption("Press Sweep to find each system's capacity at the SLO (the sim takes ~15 s "
+                   "on distilbert).")
+        return
+    if polling and job.done:
+        st.rerun()
+    if not job.done:
+        st.progress(job.progress, text=f"{job.message} · {job.elapsed:.1f} s")
+        if st.button("Stop", key="sweep_stop"):
+            job.stop()
+        return
+    if job.error:
+        st.error(f"Sweep failed: {job.error}")
+        return
+    df = job.result
+    st.markdown("\n".join(f"- {line}" for line in summary_lines(df)))
+    st.plotly_chart(sweep_lines(df), key="chart_sweep")
+    st.dataframe(capacity_at_slo(df), hide_index=True, key="sweep_capacity",
+                 column_config={c: st.column_config.NumberColumn(format="%.1f")
+                                for c in ("capacity_at_slo_rps", "throughput_rps", "p99_ms",
+                                          "estimate_rps")})
+    with st.expander("Every step"):
+        st.dataframe(df, hide_index=True, key="sweep_steps")
+
+
 trace = trace_picker()
 if trace is not None:
     info = describe(trace)
@@ -198,3 +255,14 @@ if trace is not None:
 current: Job | None = st.session_state.get("replay_job")
 polling = current is not None and not current.done
 st.fragment(live_view, run_every=POLL_S if polling else None)(polling=polling)
+
+st.divider()
+st.subheader("Load sweep: capacity at the SLO")
+st.caption("The offered rate rises step by step for each system (a quarter of its cost-model "
+           "capacity, a half, ...) until p99 breaks the SLO, then bisects; a system's capacity at "
+           "the SLO is the highest rate that met it. Runs in a separate process "
+           "(`pets bench sweep` from the command line).")
+sweep_settings()
+sweeping: Job | None = st.session_state.get("sweep_job")
+sweep_polling = sweeping is not None and not sweeping.done
+st.fragment(sweep_view, run_every=POLL_S if sweep_polling else None)(polling=sweep_polling)

@@ -178,3 +178,18 @@ def test_impossible_orderings_in_one_replay_are_warned():
     flags = replay_view.ordering_warnings({"pets": report("pets", 0.01), "base": report("base", 0.5)})
     assert any("base mean latency" in f for f in flags)
     assert all("IMPOSSIBLE ORDER" in f and "pets replay --repeats" in f for f in flags)
+
+
+def test_load_sweep_finds_capacity_at_the_slo(at):
+    at.selectbox(key="sweep_preset").select("bert-tiny")
+    at.number_input(key="sweep_requests").set_value(60)
+    at.number_input(key="sweep_slo").set_value(30.0)
+    at.button(key="sweep_run").click().run()
+    job = finish_job(at, "sweep_job")
+    assert job.ok, job.error
+    assert job._process is not None  # in a measuring process
+    assert not at.exception and not errors(at)
+    cap = next(d.value for d in at.dataframe if "capacity_at_slo_rps" in d.value.columns)
+    assert list(cap.system) == ["pets", "seqs", "base"]
+    assert any(c.key == "chart_sweep" for c in at.get("plotly_chart"))
+    assert any("capacity at the SLO" in m.value for m in at.markdown)
