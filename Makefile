@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install -q --disable-pip-version-check
 STAMP  := $(VENV)/.installed-stamp
-EXTRAS ?= dev,notebooks,app,cluster
+EXTRAS ?= dev,notebooks,app,cluster,server
 
 .PHONY: demo test bench install clean dashboard chromium screenshots gpu-check
 
