@@ -20,8 +20,7 @@ from pets.pet.method import PetMethod, register
 from pets.pet.ops import GroupRun, HookKey, OpTable, add_op, linear_keys
 from pets.pet.params import ParamSpec, check_sparse_indices, random_sparse_indices
 from pets.pet.slots import ListSlots
-from pets.pet.sparse import (CsrParts, SparseDelta, SparsePattern, sparse_dtype, sparse_loop, sparse_lru,
-                             sparse_op)
+from pets.pet.sparse import SparseDelta, SparsePattern, group_sparse_ops, sparse_loop
 from pets.pet.targets import linear_path, linear_shape
 
 
@@ -30,7 +29,11 @@ class DiffState:
     deltas: dict[HookKey, SparseDelta]  # D [out, in] per target
     biases: dict[HookKey, Tensor] = field(default_factory=dict)
     # (int32 columns, values in the kernels' dtype) per target, while the task runs recently
-    cached: dict[HookKey, tuple[Tensor, Tensor]] = field(default_factory=dict)
+    cached: dict[HookKey, tuple[Tensor | None, Tensor]] = field(default_factory=dict)
+
+    def cached_keys(self) -> list[HookKey]:
+        """The hook points of its sparse terms."""
+        return list(self.deltas)
 
 
 def _keys(spec, backbone) -> list[HookKey]:
@@ -102,29 +105,11 @@ class Diff(PetMethod):
         return (spec.targets, spec.bias)
 
     def ops(self, store: ListSlots, run: GroupRun, backbone, ctx) -> OpTable:
-        values_dtype = sparse_dtype(backbone.device, backbone.dtype)
-        lru = sparse_lru(ctx)
         states = {slot: store.view(slot) for slot in run.slot_list}
-        for state in states.values():
-            lru.touch(state)
-
-        def parts_of(key: HookKey):
-            def make(slot: int) -> CsrParts:
-                state = states[slot]
-                delta = state.deltas[key]
-                operands = state.cached.get(key)
-                if operands is None:
-                    operands = (delta.pattern.col.to(torch.int32), delta.values.to(values_dtype))
-                    if lru.holds(state):
-                        state.cached[key] = operands
-                return CsrParts(delta.pattern.crow, *operands, delta.pattern.shape)
-            return make
-
-        table: OpTable = {}
-        first = states[run.slot_list[0]]
-        for key in first.deltas:
-            add_op(table, key, sparse_op(run, 1.0, parts_of(key), ctx.sparse_concat_nnz))
-        for key in first.biases:
+        table = group_sparse_ops(run, ctx, backbone, states, 1.0,
+                                 pattern_of=lambda s, key: s.deltas[key].pattern,
+                                 values_of=lambda s, key: s.deltas[key].values)
+        for key in states[run.slot_list[0]].biases:
             add_op(table, key, bias_op(run, shared_bias(backbone, key), lambda key=key: torch.stack(
                 [states[s].biases[key] for s in run.slot_list])))
         return table

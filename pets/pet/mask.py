@@ -20,7 +20,7 @@ from pets.pet.method import PetMethod, register
 from pets.pet.ops import GroupRun, HookKey, OpTable, add_op, linear_keys
 from pets.pet.params import ParamSpec, check_sparse_indices, random_sparse_indices
 from pets.pet.slots import ListSlots
-from pets.pet.sparse import CsrParts, SparsePattern, sparse_dtype, sparse_loop, sparse_lru, sparse_op
+from pets.pet.sparse import SparsePattern, group_sparse_ops, sparse_loop
 from pets.pet.targets import linear_path, linear_shape
 
 
@@ -28,7 +28,11 @@ from pets.pet.targets import linear_path, linear_shape
 class MaskState:
     zeroed: dict[HookKey, SparsePattern]  # positions of Z in W [out, in]
     # (int32 columns [nnz], W's values [nnz]) per target, while the task runs recently
-    cached: dict[HookKey, tuple[Tensor, Tensor]] = field(default_factory=dict)
+    cached: dict[HookKey, tuple[Tensor | None, Tensor]] = field(default_factory=dict)
+
+    def cached_keys(self) -> list[HookKey]:
+        """The hook points of its sparse terms."""
+        return list(self.zeroed)
 
 
 def _keys(spec, backbone) -> list[HookKey]:
@@ -71,29 +75,10 @@ class Mask(PetMethod):
         return ListSlots()
 
     def ops(self, store: ListSlots, run: GroupRun, backbone, ctx) -> OpTable:
-        values_dtype = sparse_dtype(backbone.device, backbone.dtype)
-        lru = sparse_lru(ctx)
-        states = {slot: store.view(slot) for slot in run.slot_list}
-        for state in states.values():
-            lru.touch(state)
-
-        def parts_of(key: HookKey):
-            def make(slot: int) -> CsrParts:
-                state = states[slot]
-                pattern = state.zeroed[key]
-                operands = state.cached.get(key)
-                if operands is None:
-                    weight = backbone.linear(key.layer, key.name)[0]
-                    operands = (pattern.col.to(torch.int32), pattern.gather(weight).to(values_dtype))
-                    if lru.holds(state):
-                        state.cached[key] = operands
-                return CsrParts(pattern.crow, operands[0], operands[1], pattern.shape)
-            return make
-
-        table: OpTable = {}
-        for key in states[run.slot_list[0]].zeroed:
-            add_op(table, key, sparse_op(run, -1.0, parts_of(key), ctx.sparse_concat_nnz))
-        return table
+        return group_sparse_ops(
+            run, ctx, backbone, {slot: store.view(slot) for slot in run.slot_list}, -1.0,
+            pattern_of=lambda s, key: s.zeroed[key],
+            values_of=lambda s, key: s.zeroed[key].gather(backbone.linear(key.layer, key.name)[0]))
 
     def reference_ops(self, store: ListSlots, run: GroupRun, backbone) -> OpTable:
         table: OpTable = {}

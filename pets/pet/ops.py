@@ -133,6 +133,8 @@ class OpContext:
     sparse_cache_tasks: int = 64  # sparse tasks whose kernel operands stay resident
     # mean nnz per task and hook up to which sparse terms run as one block-diagonal GEMM
     sparse_concat_nnz: int = 8192
+    # CPU: the compiled segment kernel (`pets.pet.kernels`) when it builds; False: torch's CSR
+    sparse_kernels: bool = True
     caches: dict[str, Any] = field(default_factory=dict)
 
     def cache(self, name: str, factory: Callable[[], Any]) -> Any:

@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from pets.pet.ops import GroupRun, OpContext
+from pets.pet.ops import GroupRun, HookKey, OpContext, OpTable, add_op
 
 CHUNK_COLS = 256  # tokens per sparse GEMM call beyond which the columns run in blocks
 INT16_MAX_COLS = 32767  # column indices fit int16 up to here
@@ -186,6 +186,27 @@ def block_diagonal(parts: list[CsrParts]) -> Tensor:
                                    size=(n * out_f, n * in_f), check_invariants=False)
 
 
+def cpu_kernel(ctx: OpContext, device: torch.device):
+    """The compiled segment kernel when this engine may use it on `device`, else None."""
+    if device.type != "cpu" or not ctx.sparse_kernels:
+        return None
+    from pets.pet.kernels import segment_spmm_kernel
+    return segment_spmm_kernel()
+
+
+def kernel_op(run: GroupRun, sign: float, parts_of: Operand, kernel):
+    """`sparse_op` in one call of the compiled CPU kernel: every segment's term, read from
+    and added straight into the engine's dtype (no dense intermediate, no transposes)."""
+    starts = [r.start for r in run.rows]
+    lens = [r.stop - r.start for r in run.rows]
+
+    def apply(x: Tensor, y: Tensor) -> None:
+        parts = [parts_of(slot) for slot in run.slot_list]
+        kernel.segment_spmm(x, y, [p.crow for p in parts], [p.col for p in parts],
+                            [p.values for p in parts], starts, lens, sign)
+    return apply
+
+
 def sparse_op(run: GroupRun, sign: float, parts_of: Operand, concat_nnz: int):
     """y[rows_s] += sign * x[rows_s] @ S_s^T for every segment s of the group.
 
@@ -237,3 +258,43 @@ def sparse_loop(run: GroupRun, sign: float, dense_of: Operand):
             s = dense_of(slot)
             y[rows] += sign * (x[rows].to(s.dtype) @ s.t()).to(y.dtype)
     return apply
+
+
+def group_sparse_ops(run: GroupRun, ctx: OpContext, backbone, states: dict, sign: float,
+                     pattern_of: Callable[[object, HookKey], SparsePattern],
+                     values_of: Callable[[object, HookKey], Tensor]) -> OpTable:
+    """One sparse operator per hook point for a slot group of Diff or Mask tasks.
+
+    `states[slot]` is each task's state (with a `cached` dict), `pattern_of(state, key)` its
+    positions at a hook, `values_of(state, key)` its values there (any dtype). Recently run
+    tasks (`SparseLRU`) keep the operands the kernel takes: on the CPU with the compiled
+    kernel, values in fp32 beside the int16 positions; otherwise int32 columns + values in
+    the CSR kernels' dtype.
+    """
+    lru = sparse_lru(ctx)
+    for state in states.values():
+        lru.touch(state)
+    kernel = cpu_kernel(ctx, backbone.device)
+    values_dtype = torch.float32 if kernel else sparse_dtype(backbone.device, backbone.dtype)
+
+    def parts_of(key: HookKey) -> Operand:
+        def make(slot: int) -> CsrParts:
+            state = states[slot]
+            pattern = pattern_of(state, key)
+            operands = state.cached.get(key)
+            if operands is None:
+                col = None if kernel else pattern.col.to(torch.int32)
+                operands = (col, values_of(state, key).to(values_dtype))
+                if lru.holds(state):
+                    state.cached[key] = operands
+            col, values = operands
+            return CsrParts(pattern.crow, pattern.col if col is None else col, values, pattern.shape)
+        return make
+
+    table: OpTable = {}
+    first = states[run.slot_list[0]]
+    for key in first.cached_keys():
+        fn = (kernel_op(run, sign, parts_of(key), kernel) if kernel
+              else sparse_op(run, sign, parts_of(key), ctx.sparse_concat_nnz))
+        add_op(table, key, fn)
+    return table
