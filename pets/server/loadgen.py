@@ -28,6 +28,8 @@ from pets.serving.loop import DEFAULT_SLO_MS
 from pets.serving.metrics import Report, RequestRecord
 from pets.serving.trace import Trace, TraceRow, spec_from_field
 
+SETUP_TIMEOUT_S = 30.0  # /health, /v1/tasks, /metrics before and after the run
+
 
 @dataclass(frozen=True, kw_only=True)
 class LoadgenConfig:
@@ -176,14 +178,15 @@ def _outcome(resp: httpx.Response) -> tuple[str, str]:
 async def _lifecycle(client: httpx.AsyncClient, row: TraceRow, at: float, log: list[str]) -> None:
     try:
         if row.event == "remove_task":
-            resp = await client.delete(f"/v1/tasks/{row.task}")
+            resp = await client.delete(f"/v1/tasks/{row.task}", timeout=SETUP_TIMEOUT_S)
         else:
             spec, folder = spec_from_field(row.spec)
             if spec is None:
                 log.append(f"{at:.3f}s add_task {row.task}: skipped (loadgen uploads JSON specs "
                            f"only, not the folder {folder})")
                 return
-            resp = await client.post("/v1/tasks", json=spec.renamed(row.task).to_dict())
+            resp = await client.post("/v1/tasks", json=spec.renamed(row.task).to_dict(),
+                                     timeout=SETUP_TIMEOUT_S)
         ok = resp.status_code in (200, 201)
         log.append(f"{at:.3f}s {row.event} {row.task}: "
                    + ("ok" if ok else "failed (" + _outcome(resp)[1] + ")"))
@@ -193,7 +196,7 @@ async def _lifecycle(client: httpx.AsyncClient, row: TraceRow, at: float, log: l
 
 async def _get_json(client: httpx.AsyncClient, path: str, url: str) -> dict:
     try:
-        resp = await client.get(path)
+        resp = await client.get(path, timeout=SETUP_TIMEOUT_S)
     except httpx.HTTPError as e:
         raise LoadgenError(f"cannot reach the server at {url} ({type(e).__name__}: {e}); start "
                            "it with `pets serve` or pass --url") from None
@@ -209,7 +212,7 @@ async def _get_json(client: httpx.AsyncClient, path: str, url: str) -> dict:
 async def _batches(client: httpx.AsyncClient) -> int:
     """Batches the server has run so far (from /metrics; 0 when it has none)."""
     try:
-        text = (await client.get("/metrics")).text
+        text = (await client.get("/metrics", timeout=SETUP_TIMEOUT_S)).text
         for family in text_string_to_metric_families(text):
             if family.name == "pets_batch_size":
                 return int(next(s.value for s in family.samples if s.name.endswith("_count")))
