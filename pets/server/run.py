@@ -3,6 +3,8 @@ on a free local port (tests, `pets bench serve`)."""
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -84,3 +86,48 @@ class ServerThread:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class ServerProcess:
+    """`pets serve ARGS...` in a child process on a free local port (its own interpreter, so a
+    load generator in this process does not share its GIL). `with ServerProcess([...]) as url:`"""
+
+    def __init__(self, args: list[str], host: str = "127.0.0.1", startup_s: float = 300.0) -> None:
+        self.listen = Listen(host, free_port(host))
+        self.args, self.startup_s = args, startup_s
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> str:
+        import httpx
+
+        cmd = [sys.executable, "-m", "pets.cli", "serve", "--host", self.listen.host,
+               "--port", str(self.listen.port), "--log-level", "warning", *self.args]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        deadline = time.monotonic() + self.startup_s
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if httpx.get(f"{self.listen.url}/health", timeout=2).status_code == 200:
+                    return self.listen.url
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        out = self._end()
+        raise PetsError(f"`pets serve {' '.join(self.args)}` did not start within "
+                        f"{self.startup_s:g} s: {out[-500:]}")
+
+    def __exit__(self, *exc) -> None:
+        self._end()
+
+    def _end(self) -> str:
+        if self.proc is None:
+            return ""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            out, _ = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        self.proc = None
+        return out or ""

@@ -1,0 +1,27 @@
+"""`pets serve-bench`: online (child-process server + loadgen) vs in-process real replay."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pets.server.bench import ServeBenchConfig, capacity_at_slo, run_serve_bench, summary_lines
+
+
+@pytest.mark.slow
+def test_serve_bench_runs_both_modes_on_the_same_trace():
+    cfg = ServeBenchConfig(systems=("pets",), rates=(40.0,), requests=20, tasks=3,
+                           dtype="float32")
+    df = run_serve_bench(cfg, progress=False)
+    assert sorted(df["mode"]) == ["online", "replay"]
+    assert (df.completed == 20).all() and (df.rejected + df.failed == 0).all()
+    assert df.offered_rps.nunique() == 1  # the same trace both ways
+    assert any("online / replay throughput" in line for line in summary_lines(df))
+
+
+def test_capacity_is_the_highest_rate_served_whole_within_the_slo():
+    df = pd.DataFrame([
+        dict(system="pets", mode="online", rate=r, p99_ms=p99, rejected=rej, failed=0,
+             goodput_rps=r * 0.9, throughput_rps=r, p50_ms=5.0, slo_ms=200.0)
+        for r, p99, rej in ((50, 20, 0), (100, 150, 0), (200, 180, 3), (400, 900, 0))])
+    cap = capacity_at_slo(df, 200.0)
+    assert cap.rate.tolist() == [100]
