@@ -10,7 +10,8 @@ MKL/cuSPARSE take are kept, per engine, for the most recently run tasks
 
 Applied per segment as y[rows] += sign * (S @ x[rows]^T)^T, a sparse-dense GEMM
 whose cost scales with nnz rather than out * in; one op per hook point runs all
-segments of a slot group and adds their results in one pass. The dense operand is
+segments of a slot group: on the CPU one call of the compiled segment kernel
+(`pets.pet.kernels`), elsewhere torch's CSR kernels over the rows transposed once. The dense operand is
 handed over as [in, L] contiguous, so the kernel makes no transposed copies.
 """
 from __future__ import annotations
