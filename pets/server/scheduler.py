@@ -54,7 +54,8 @@ class Scheduler:
         self.metrics = metrics or ServerMetrics()
         self.system: System = make_system(config.system, engine)
         self._plan = get_policy(config.policy)
-        self._cond = threading.Condition()
+        self._cond = threading.Condition()  # guards the queue; held briefly, never over a batch
+        self._changes = threading.Lock()  # one task change at a time
         self._queue: list[Query] = []
         self._futures: dict[int, Future] = {}
         self._ids = itertools.count()
@@ -69,7 +70,8 @@ class Scheduler:
     def start(self) -> None:
         """Build what the system needs, warm every task up, start the thread."""
         self.system.prepare()
-        self._tasks_changed()
+        with self._changes:
+            self._tasks_changed()
         if self.config.warm_up:
             self.system.warm_up(list(self._served), max_batch=self.config.max_batch)
         self._thread = threading.Thread(target=self._loop, name="pets-scheduler", daemon=True)
@@ -100,11 +102,11 @@ class Scheduler:
         """Queue one query per id sequence, all or none. Raises UnknownTaskError,
         InvalidQueryError (empty, too long, id outside the vocabulary), QueueFullError or
         ServerStoppedError; never waits for a batch."""
-        if task not in self._served:
-            known = ", ".join(sorted(self._served)[:8]) or "none loaded"
-            raise UnknownTaskError(f"unknown task {task!r}; loaded tasks: {known} "
-                                   "(GET /v1/tasks lists them)")
-        with self._cond:
+        with self._cond:  # checked under the lock: a removal purges the queue under it too
+            if task not in self._served:
+                known = ", ".join(sorted(self._served)[:8]) or "none loaded"
+                raise UnknownTaskError(f"unknown task {task!r}; loaded tasks: {known} "
+                                       "(GET /v1/tasks lists them)")
             now = self._now()
             queries = [Query(task=task, input_ids=seq, id=next(self._ids), arrival=now)
                        for seq in ids]
@@ -125,23 +127,25 @@ class Scheduler:
 
     def add_task(self, add: Callable[[pets.PetsEngine], TaskSpec]) -> TaskSpec:
         """Run `add(engine)` (which loads one task), then let requests name the new task."""
-        spec = add(self.engine)
-        self._tasks_changed()
+        with self._changes:
+            spec = add(self.engine)
+            self._tasks_changed()
         return spec
 
     def remove_task(self, name: str) -> int:
         """Unload `name`; its queued queries end with TaskRemovedError. Returns how many.
         Raises UnknownTaskError when it is not loaded."""
-        self.engine.task(name)  # UnknownTaskError first, with the loaded names
-        with self._cond:
-            self._served = {n: s for n, s in self._served.items() if n != name}
-            gone = [q for q in self._queue if q.task == name]
-            self._queue = [q for q in self._queue if q.task != name]
-            self.metrics.queue.set(len(self._queue))
-        self._fail(gone, TaskRemovedError(f"task {name!r} was removed while this request "
-                                          "waited; load it again (POST /v1/tasks) to serve it"))
-        self.engine.remove_task(name)  # waits for a running batch that uses it
-        self._tasks_changed()
+        with self._changes:
+            self.engine.task(name)  # UnknownTaskError first, with the loaded names
+            with self._cond:
+                self._served = {n: s for n, s in self._served.items() if n != name}
+                gone = [q for q in self._queue if q.task == name]
+                self._queue = [q for q in self._queue if q.task != name]
+                self.metrics.queue.set(len(self._queue))
+            self._fail(gone, TaskRemovedError(f"task {name!r} was removed while this request "
+                                              "waited; load it again (POST /v1/tasks) to serve it"))
+            self.engine.remove_task(name)  # waits for a running batch that uses it
+            self._tasks_changed()
         return len(gone)
 
     # ---- the thread ---------------------------------------------------------------------------
@@ -176,7 +180,8 @@ class Scheduler:
                                                    padding=self.system.padding)
             except RUN_ERRORS as e:  # the planner refused the head: end it, keep serving
                 self._queue = self._queue[len(head):]
-                self._fail(head, BatchFailedError(f"could not plan a batch: {describe(e)}"))
+                self._fail(head, BatchFailedError(f"could not plan a batch: {describe(e)}; "
+                                                  "send the request again"))
                 continue
             return batch
         return None
@@ -225,10 +230,14 @@ class Scheduler:
 
     # ---- helpers ------------------------------------------------------------------------------
     def _tasks_changed(self) -> None:
+        """Refresh the system (cost model, seqs' copies), then the names requests may use: a new
+        task is admitted only once the cost model the planner reads knows it. Outside the
+        queue's lock (seqs builds a dense copy here), serialized by `_changes`."""
+        self.system.tasks_changed()
+        served = dict(self.engine.tasks)
         with self._cond:
-            self.system.tasks_changed()
-            self._served = dict(self.engine.tasks)
-            self.metrics.tasks.set(len(self._served))
+            self._served = served
+        self.metrics.tasks.set(len(served))
 
     def _fail(self, queries: Sequence[Query], error: Exception) -> None:
         for q in queries:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from pets.errors import DuplicateTaskError, InvalidSpecError
+from pets.errors import DuplicateTaskError, InvalidSpecError, UnknownTaskError
 from pets.pet.spec import TaskSpec
 from pets.server.scheduler import Scheduler
 from pets.server.taskzip import import_zip
@@ -47,7 +47,13 @@ class TaskCatalog:
                         eng.task_bytes(name))
 
     def list(self) -> list[TaskInfo]:
-        return [self.info(n) for n in sorted(self.scheduler.engine.tasks)]
+        infos = []
+        for name in sorted(self.scheduler.engine.tasks):
+            try:
+                infos.append(self.info(name))
+            except UnknownTaskError:  # removed while listing
+                continue
+        return infos
 
     def add_spec(self, spec_data: dict, label_names: list[str] | None = None) -> TaskInfo:
         """A task with seeded random parameters from a JSON TaskSpec."""
