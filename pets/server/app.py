@@ -27,6 +27,7 @@ from pets.server.tasks import TaskCatalog
 JSON_TYPES = ("application/json",)
 ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
 MAX_UPLOAD = 512 * 2**20
+INLINE_TOKENIZE_CHARS = 4096  # texts up to this many characters are tokenized on the event loop
 
 
 def create_app(scheduler: Scheduler, *, model_name: str = "") -> FastAPI:
@@ -111,7 +112,7 @@ def create_app(scheduler: Scheduler, *, model_name: str = "") -> FastAPI:
         if spec is not None and spec.num_labels == 0:
             raise InvalidQueryError(f"task {body.task!r} has no classifier head (num_labels 0); "
                                     "ask /v1/embeddings for its pooled output instead")
-        seqs = await run_in_threadpool(body.sequences)
+        seqs = await _sequences(body)
         outputs = await serve(body.task, seqs, started)
         names = catalog.label_names(body.task)
         return {"task": body.task, "results": [_classified(o, names) for o in outputs]}
@@ -126,7 +127,7 @@ def create_app(scheduler: Scheduler, *, model_name: str = "") -> FastAPI:
         if body.model not in scheduler.tasks:
             raise UnknownTaskError(f"unknown model {body.model!r}: `model` names a task; "
                                    "GET /v1/models lists them")
-        seqs = await run_in_threadpool(body.sequences)
+        seqs = await _sequences(body)
         outputs = await serve(body.model, seqs, started)
         data = [{"object": "embedding", "index": i,
                  "embedding": _encoded(o.pooled, body.encoding_format)}
@@ -147,6 +148,17 @@ def create_app(scheduler: Scheduler, *, model_name: str = "") -> FastAPI:
         return Response(metrics.text(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def _sequences(body: ClassifyRequest | EmbeddingsRequest) -> list[tuple[int, ...]]:
+    """The body's token id sequences; long texts are tokenized in the thread pool, short ones
+    and token ids here (a thread hop costs more than they do)."""
+    text = getattr(body, "text", None) if isinstance(body, ClassifyRequest) else body.input
+    chars = len(text) if isinstance(text, str) else sum(
+        len(t) for t in text if isinstance(t, str)) if isinstance(text, list) else 0
+    if chars > INLINE_TOKENIZE_CHARS:
+        return await run_in_threadpool(body.sequences)
+    return body.sequences()
 
 
 def _task_body(data: bytes) -> TaskBody:
