@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 
+import httpx
 import numpy as np
 import pytest
 import torch
@@ -128,3 +129,17 @@ def test_zip_task_upload_serves_the_zipped_parameters(client, engine):
     np.testing.assert_allclose(got.json()["results"][0]["logits"], want.logits.tolist(),
                                atol=1e-5, rtol=0)
     assert client.delete("/v1/tasks/from-zip").status_code == 200
+
+
+def test_a_seqs_server_answers_like_the_engine(engine):
+    """`pets serve --system seqs`: one dense copy per task, same answers."""
+    from pets.server.config import ServerConfig
+    from pets.server.run import ServerThread
+
+    with ServerThread(engine, ServerConfig(system="seqs", max_wait_ms=1.0)) as s:
+        got = httpx.post(f"{s.url}/v1/classify", json={"task": "adapter", "text": TEXTS}).json()
+        health = httpx.get(f"{s.url}/health").json()
+    assert health["system"] == "seqs"
+    want = _infer(engine, "adapter", [tokenize(t) for t in TEXTS])
+    for g, w in zip(got["results"], want):
+        np.testing.assert_allclose(g["logits"], w.logits.tolist(), atol=1e-4, rtol=0)
