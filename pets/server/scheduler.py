@@ -191,8 +191,8 @@ class Scheduler:
         try:
             out = self.system.run(batch)
         except (UnknownTaskError, KeyError):  # a task was removed after the batch was taken
-            out = self._run_without_removed(batch)
-            if out is None:
+            batch, out = self._run_without_removed(batch)
+            if batch is None:
                 return
         except RUN_ERRORS as e:  # e.g. out of memory: this batch fails, the server goes on
             self._fail(batch.queries, BatchFailedError(f"the batch failed: {describe(e)}"))
@@ -214,19 +214,22 @@ class Scheduler:
                     logits=None if r.logits is None else r.logits.float().tolist(),
                     tokens=lengths[r.query_id]))
 
-    def _run_without_removed(self, batch: Batch):
+    def _run_without_removed(self, batch: Batch) -> tuple[Batch | None, object]:
+        """End the queries of removed tasks, run the rest: (the batch run, its output), or
+        (None, None) when nothing was left to run or it failed."""
         served = self._served
         gone = [q for q in batch.queries if q.task not in served]
         rest = [q for q in batch.queries if q.task in served]
         self._fail(gone, TaskRemovedError("the request's task was removed before its batch ran; "
                                           "load it again (POST /v1/tasks) to serve it"))
         if not rest:
-            return None
+            return None, None
+        batch = batch_of_queries(rest)
         try:
-            return self.system.run(batch_of_queries(rest))
+            return batch, self.system.run(batch)
         except RUN_ERRORS as e:
             self._fail(rest, BatchFailedError(f"the batch failed: {describe(e)}"))
-            return None
+            return None, None
 
     # ---- helpers ------------------------------------------------------------------------------
     def _tasks_changed(self) -> None:

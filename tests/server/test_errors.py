@@ -52,3 +52,31 @@ def test_error_codes(client, method, path, body, headers, status, type_):
 
 def test_the_server_still_serves_after_every_error(client):
     assert client.post("/v1/classify", json={"task": "lora", "text": "fine"}).status_code == 200
+
+
+def test_a_failing_batch_is_a_500_and_the_server_goes_on(client, server, monkeypatch):
+    real = server.scheduler.system.run
+
+    def out_of_memory(batch):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(server.scheduler.system, "run", out_of_memory)
+    resp = client.post("/v1/classify", json={"task": "lora", "text": "boom"})
+    assert resp.status_code == 500
+    err = resp.json()["error"]
+    assert err["type"] == "batch_failed" and "out of memory" in err["message"]
+    monkeypatch.setattr(server.scheduler.system, "run", real)
+    assert client.post("/v1/classify", json={"task": "lora", "text": "fine"}).status_code == 200
+
+
+def test_a_non_finite_output_is_never_served(client, server, monkeypatch):
+    real = server.scheduler.system.run
+
+    def poisoned(batch):
+        out = real(batch)
+        out[0].pooled[0] = float("nan")
+        return out
+
+    monkeypatch.setattr(server.scheduler.system, "run", poisoned)
+    resp = client.post("/v1/embeddings", json={"model": "lora", "input": "nan please"})
+    assert resp.status_code == 500 and "non-finite" in resp.json()["error"]["message"]
