@@ -73,9 +73,12 @@ def test_a_non_finite_output_is_never_served(client, server, monkeypatch):
     real = server.scheduler.system.run
 
     def poisoned(batch):
+        from dataclasses import replace
+
         out = real(batch)
-        out[0].pooled[0] = float("nan")
-        return out
+        pooled = out[0].pooled.clone()
+        pooled[0] = float("nan")
+        return [replace(out[0], pooled=pooled), *out[1:]]
 
     monkeypatch.setattr(server.scheduler.system, "run", poisoned)
     resp = client.post("/v1/embeddings", json={"model": "lora", "input": "nan please"})
