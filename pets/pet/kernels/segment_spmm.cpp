@@ -109,19 +109,23 @@ void run(const at::Tensor& x, at::Tensor& y, const std::vector<at::Tensor>& crow
       const float* xt = buf.data + t * in * kTile;
       const int64_t r0 = b * kRowBlock, r1 = std::min(out, r0 + kRowBlock);
       if (crow[r0] == crow[r1]) continue;  // no entries in this block
+      // res is token-major, [16][kRowBlock]: row r's 16 sums go to column r - r0
+      alignas(64) float acc[kTile];
       for (int64_t r = r0; r < r1; ++r) {
-        float* acc = res.data + (r - r0) * kTile;
+        float* dst = res.data + (r - r0);
         if (crow[r] == crow[r + 1]) {
-          std::memset(acc, 0, sizeof(float) * kTile);
-        } else {
-          row_tile<idx_t>(xt, col, val, crow[r], crow[r + 1], acc);
+          for (int64_t l = 0; l < kTile; ++l) dst[l * kRowBlock] = 0.f;
+          continue;
         }
+        row_tile<idx_t>(xt, col, val, crow[r], crow[r + 1], acc);
+        for (int64_t l = 0; l < kTile; ++l) dst[l * kRowBlock] = acc[l];
       }
-      for (int64_t l = 0; l < lt; ++l) {
-        io_t* yrow = yp + (starts[s] + l0 + l) * ys;
-        const float* src = res.data + l;
-        for (int64_t r = r0; r < r1; ++r)
-          yrow[r] = static_cast<io_t>(static_cast<float>(yrow[r]) + sign * src[(r - r0) * kTile]);
+      const int64_t width = r1 - r0;
+      for (int64_t l = 0; l < lt; ++l) {  // contiguous in r: vectorised adds into y's row
+        io_t* yrow = yp + (starts[s] + l0 + l) * ys + r0;
+        const float* src = res.data + l * kRowBlock;
+        for (int64_t r = 0; r < width; ++r)
+          yrow[r] = static_cast<io_t>(static_cast<float>(yrow[r]) + sign * src[r]);
       }
     }
   });
