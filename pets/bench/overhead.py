@@ -19,6 +19,7 @@ time per batch (laying out rows + building PET operators).
 """
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 
 import pandas as pd
@@ -33,7 +34,7 @@ from pets.bench.workloads import mixed_engine
 from pets.dtypes import dtype_name
 from pets.engine.trace import OpTrace
 from pets.errors import InvalidSpecError
-from pets.timing import median_time
+from pets.timing import median_time, sync
 
 SYSTEMS = ("base", "pets", "seqs", "seqs-copies", "seqs-hf", "peft")
 
@@ -96,11 +97,8 @@ def _one_length(eng: pets.PetsEngine, cfg: OverheadConfig, seq_len: int, progres
              "seqs": "each task's query on its own (shared weights stand in for its dense copy)"}
     rows = [_row(system, seq_len, len(queries), t, notes[system]) for system, t in times.items()]
     if "pets" in cases:
-        trace = OpTrace(cfg.device)
-        for _ in range(3):
-            eng.run(batch, padding=padding, trace=trace)
-        rows[list(times).index("pets")]["host_ms"] = (trace.layout_s + trace.build_s) / 3 * 1e3
-        rows[list(times).index("pets")]["pet_ops_ms"] = trace.op_seconds() / 3 * 1e3
+        host, ops = _traced(eng, batch, padding, cfg.device, runs=max(3, cfg.repeats))
+        rows[list(times).index("pets")].update(host_ms=host * 1e3, pet_ops_ms=ops * 1e3)
     timer = lambda fn: median_time(fn, cfg.device, repeats=cfg.repeats)  # noqa: E731
     if "seqs-copies" in cfg.systems:
         rows.append(_row("seqs-copies", seq_len, len(queries), [_seqs_copies(eng, queries, timer)],
@@ -111,6 +109,20 @@ def _one_length(eng: pets.PetsEngine, cfg: OverheadConfig, seq_len: int, progres
     if "peft" in cfg.systems:
         rows.extend(_peft_rows(eng, queries, padding, cfg, seq_len))
     return rows
+
+
+def _traced(eng, batch, padding, device, runs: int) -> tuple[float, float]:
+    """Medians over `runs` traced runs: host seconds per batch (row layout + building PET
+    operators) and seconds inside PET operator calls."""
+    host, ops = [], []
+    trace = OpTrace(device)
+    for _ in range(runs):
+        trace.reset()
+        eng.run(batch, padding=padding, trace=trace)
+        sync(device)
+        host.append(trace.layout_s + trace.build_s)
+        ops.append(trace.op_seconds())
+    return statistics.median(host), statistics.median(ops)
 
 
 def _row(system: str, seq_len: int, n: int, samples: list[float], note: str) -> dict:
