@@ -160,6 +160,12 @@ def _drive(server: str, page) -> None:
     assert page.locator("[data-testid='stPlotlyChart']").count() >= 4
     _shot(page, "replay")
 
+    # Load sweep (same page, distilbert, sim, in a measuring process): capacity at the SLO.
+    page.get_by_role("button", name="Sweep", exact=True).click()
+    page.get_by_text("pets / seqs capacity at the SLO").wait_for(timeout=180_000)
+    _settle(page)
+    assert page.locator("[data-testid='stPlotlyChart']").count() >= 5
+
     # Scalability: nothing runs until asked; the committed results draw on the first visit.
     _open(page, "Scalability")
     page.wait_for_selector(CHART, timeout=150_000)
