@@ -51,7 +51,8 @@ def run_demo(padding: str | None = None) -> pd.DataFrame:
             "max |diff| vs dense HF model": f"{(r.logits - alone).abs().max().item():.1e}",
         })
     df = pd.DataFrame(rows)
-    print(f"Backbone: {MINILM_NAME} (real weights, {mem.shared / 2**20:.1f} MiB), "
+    print(f"Backbone: {MINILM_NAME} (real weights, {mem.shared / 2**20:.1f} MiB, "
+          f"{str(eng.backbone.dtype).removeprefix('torch.')}: the machine's fastest native dtype), "
           f"{len(eng.tasks)} tasks, {len(queries)} sentences in one mixed batch "
           f"(padding={padding or eng.padding}).")
     print("PET parameters are random (seeded): the logits show the machinery, not accuracy.\n")
