@@ -105,7 +105,7 @@ def _sites_of(store: DenseSlots) -> list[tuple[int, str]]:
 def _batched(store: DenseSlots, run: GroupRun, pre: str):
     """h[rows] += gelu(h down^T + down_b) up^T + up_b for every segment, in two baddbmm."""
     def apply(x: Tensor, y: Tensor) -> None:
-        down_w, down_b, up_w, up_b = (store.take(pre + p, run.slots) for p in _PARTS)
+        down_w, down_b, up_w, up_b = (store.take(pre + p, run.slots, run.slot_span) for p in _PARTS)
         hidden = F.gelu(torch.baddbmm(down_b[:, None], run.blocks(y), down_w.transpose(1, 2)))
         run.add_blocks(y, torch.baddbmm(up_b[:, None], hidden, up_w.transpose(1, 2)))
     return apply

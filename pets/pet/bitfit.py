@@ -49,7 +49,7 @@ class BitFit(PetMethod):
         for part in store.shapes:
             key = part_key(part)
             add_op(table, key, bias_op(run, shared_bias(backbone, key),
-                                       lambda part=part: store.take(part, run.slots)))
+                                       lambda part=part: store.take(part, run.slots, run.slot_span)))
         return table
 
     def reference_ops(self, store, run, backbone) -> OpTable:

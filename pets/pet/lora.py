@@ -75,7 +75,7 @@ class Lora(PetMethod):
         return out
 
     def ops(self, store: DenseSlots, run: GroupRun, backbone, ctx) -> OpTable:
-        scale = store.take("scale", run.slots)[:, None, None]  # [n, 1, 1]
+        scale = store.take("scale", run.slots, run.slot_span)[:, None, None]  # [n, 1, 1]
         table: OpTable = {}
         for i, t in _sites_of(store):
             add_op(table, HookKey("linear", i, t), _batched(store, run, i, t, scale))
@@ -110,8 +110,8 @@ def _batched(store: DenseSlots, run: GroupRun, layer: int, target: str, scale: T
     a_name, b_name = _part(layer, target, "A"), _part(layer, target, "B")
 
     def apply(x: Tensor, y: Tensor) -> None:
-        a = store.take(a_name, run.slots)  # [n, r, in]
-        b = store.take(b_name, run.slots)  # [n, out, r]
+        a = store.take(a_name, run.slots, run.slot_span)  # [n, r, in]
+        b = store.take(b_name, run.slots, run.slot_span)  # [n, out, r]
         h = torch.bmm(run.blocks(x), a.transpose(1, 2)).mul_(scale)  # [n, L, r]
         run.add_blocks(y, torch.bmm(h, b.transpose(1, 2)))
     return apply

@@ -90,6 +90,15 @@ class GroupRun:
                    slot_list=tuple(slot_list), rows=tuple(rows), start=rows[0].start,
                    stop=rows[-1].stop, length=lens.pop() if len(lens) == 1 else None)
 
+    @cached_property
+    def slot_span(self) -> slice | None:
+        """slice(a, b) when the segments' slots are a, a+1, ..., b-1 (stores then hand out
+        views instead of gathered copies), else None."""
+        first = self.slot_list[0]
+        if self.slot_list == tuple(range(first, first + self.n)):
+            return slice(first, first + self.n)
+        return None
+
     @property
     def n(self) -> int:
         return len(self.slot_list)

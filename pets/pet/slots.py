@@ -79,8 +79,11 @@ class DenseSlots:
         """The task's tensors (views into the slot)."""
         return {k: p[slot] for k, p in self.parts.items()}
 
-    def take(self, part: str, index: Tensor) -> Tensor:
-        """Rows of `part` for a batch's slots. index: [n] long -> [n, *shape]."""
+    def take(self, part: str, index: Tensor, span: slice | None = None) -> Tensor:
+        """Rows of `part` for a batch's slots. index: [n] long -> [n, *shape]; when the slots
+        are consecutive (`span`), a view instead of a copy."""
+        if span is not None:
+            return self.parts[part][span]
         return self.parts[part].index_select(0, index)
 
     def slot_bytes(self) -> int:
