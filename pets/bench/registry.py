@@ -129,6 +129,8 @@ for _bench in (
                    "throughput_rps_max", "goodput_rps", "mean_ms", "p50_ms", "p99_ms",
                    "p99_ms_min", "p99_ms_max", "jain_fairness"),
           stem=lambda c, s: f"replay-{c.preset}"),
+    Bench("serve", "serve", "run_serve_bench", "ServeBenchConfig", "online server vs replay",
+          stem=lambda c, s: f"serve-{c.preset}"),
     Bench("sweep", "sweep", "run_sweep", "SweepConfig", "load sweep (MLPerf Server style)",
           columns=("system", "factor", "refined", "offered_rps", "throughput_rps", "goodput_rps", "mean_ms",
                    "p50_ms", "p99_ms", "meets_slo"),
