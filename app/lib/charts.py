@@ -43,21 +43,14 @@ def throughput_over_time(frames: Frames) -> go.Figure:
     return fig
 
 
-def queue_over_time(frames: Frames) -> go.Figure:
-    """Requests waiting (arrived and admitted, not yet in a batch) over time."""
-    fig = go.Figure()
-    for name, df in frames.items():
-        if df.empty:
-            continue
-        admitted = df[df.status != "rejected"]
-        arrivals = np.sort(admitted.arrival.to_numpy(dtype=float))
-        starts = np.sort(admitted.start.dropna().to_numpy(dtype=float))
-        t = np.unique(np.concatenate([arrivals, starts]))
-        waiting = np.searchsorted(arrivals, t, side="right") - np.searchsorted(starts, t, side="right")
-        fig.add_trace(go.Scatter(x=t, y=waiting, name=name, mode="lines", line_shape="hv"))
-    fig.update_layout(title="Queue length", xaxis_title="trace time (s)",
-                      yaxis_title="requests waiting")
-    return fig
+def waiting_counts(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(t, waiting): requests arrived and admitted but not yet in a batch, at every arrival
+    and batch start of one system's records."""
+    admitted = df[df.status != "rejected"]
+    arrivals = np.sort(admitted.arrival.to_numpy(dtype=float))
+    starts = np.sort(admitted.start.dropna().to_numpy(dtype=float))
+    t = np.unique(np.concatenate([arrivals, starts]))
+    return t, np.searchsorted(arrivals, t, side="right") - np.searchsorted(starts, t, side="right")
 
 
 def latency_percentiles(frames: Frames) -> go.Figure:

@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lib.charts import bin_width
+from lib.charts import bin_width, waiting_counts
 
 Frames = Mapping[str, pd.DataFrame]
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
@@ -34,13 +34,9 @@ def queue_chart(frames: Frames) -> go.Figure:
     for name, df in frames.items():
         if df.empty:
             continue
-        admitted = df[df.status != "rejected"]
-        arrivals = np.sort(admitted.arrival.to_numpy(dtype=float))
-        starts = np.sort(admitted.start.dropna().to_numpy(dtype=float))
-        t = np.unique(np.concatenate([arrivals, starts]))
+        t, waiting = waiting_counts(df)
         if not len(t):
             continue
-        waiting = np.searchsorted(arrivals, t, side="right") - np.searchsorted(starts, t, side="right")
         bins = np.floor(t / width).astype(int)
         peak = pd.Series(waiting).groupby(bins).max()
         fig.add_trace(go.Scatter(x=peak.index * width, y=peak.to_numpy(), name=name))

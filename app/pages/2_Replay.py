@@ -18,6 +18,7 @@ from pets.viz import sweep_lines
 from lib import charts, replay_view
 from lib.backbones import fork, new_engine
 from lib.jobs import Job
+from lib.job_view import finished_result
 from lib.replay_run import SPEEDS, ReplayPlan, live_frames, live_progress, requests_csv, start_replay
 from lib.state import workspace
 from lib.sweep_run import SweepConfig, capacity_at_slo, summary_lines, sweep_job
@@ -205,22 +206,12 @@ def sweep_settings() -> None:
 
 
 def sweep_view(polling: bool) -> None:
-    job: Job | None = st.session_state.get("sweep_job")
-    if job is None:
-        st.caption("Press Sweep to find each system's capacity at the SLO (the sim takes ~15 s "
-                   "on distilbert).")
+    df = finished_result(
+        st.session_state.get("sweep_job"), polling, what="Sweep", stop_key="sweep_stop",
+        idle=lambda: st.caption("Press Sweep to find each system's capacity at the SLO (the sim "
+                                "takes ~15 s on distilbert)."))
+    if df is None:
         return
-    if polling and job.done:
-        st.rerun()
-    if not job.done:
-        st.progress(job.progress, text=f"{job.message} · {job.elapsed:.1f} s")
-        if st.button("Stop", key="sweep_stop"):
-            job.stop()
-        return
-    if job.error:
-        st.error(f"Sweep failed: {job.error}")
-        return
-    df = job.result
     st.markdown("\n".join(f"- {line}" for line in summary_lines(df)))
     st.plotly_chart(sweep_lines(df), key="chart_sweep")
     st.dataframe(capacity_at_slo(df), hide_index=True, key="sweep_capacity",

@@ -14,6 +14,7 @@ from pets.bench.scalability import MIXES, ScalabilityConfig
 
 from lib.committed import commands, describe, figures
 from lib.jobs import Job
+from lib.job_view import finished_result
 from lib.scale import committed_results
 from lib.scale_rounds import TIE, memory_figure, ratio_table, rounds_job, throughput_figure
 from lib.ui import page, user_errors
@@ -63,21 +64,12 @@ def start(cfg: ScalabilityConfig, rounds: int) -> None:
 
 def quick_view(polling: bool) -> None:
     job: Job | None = st.session_state.get("scale_job")
-    if job is None:
-        st.info("Nothing measured yet: set the run above and press **Run**. A default run takes "
-                "about 20 s on bert-tiny.")
+    df: pd.DataFrame | None = finished_result(
+        job, polling, what="Scalability run", stop_key="scale_stop", running="measuring: ",
+        idle=lambda: st.info("Nothing measured yet: set the run above and press **Run**. A "
+                             "default run takes about 20 s on bert-tiny."))
+    if df is None:
         return
-    if polling and job.done:
-        st.rerun()
-    if not job.done:
-        st.progress(job.progress, text=f"measuring: {job.message} · {job.elapsed:.1f} s")
-        if st.button("Stop", key="scale_stop"):
-            job.stop()
-        return
-    if job.error:
-        st.error(f"Scalability run failed: {job.error}")
-        return
-    df: pd.DataFrame = job.result
     table = ratio_table(df)
     st.markdown(f"Quick run: {describe(df)}, {df['round'].nunique()} round(s), "
                 f"{job.elapsed:.0f} s.")

@@ -49,8 +49,8 @@ def test_charts_take_partial_and_empty_frames():
     partial = _frame(["completed", "", "rejected", ""], [0.0, 0.1, 0.2, 0.3],
                      [0.05, 0.2, nan, nan], [0.1, nan, nan, nan])
     frames = {"pets": partial, "seqs": partial.iloc[:0]}
-    queue = charts.queue_over_time(frames).data[0]
-    assert list(queue.x) == [0.0, 0.05, 0.1, 0.2, 0.3] and list(queue.y) == [1, 0, 1, 0, 1]
+    t, waiting = charts.waiting_counts(partial)
+    assert list(t) == [0.0, 0.05, 0.1, 0.2, 0.3] and list(waiting) == [1, 0, 1, 0, 1]
     assert sum(charts.throughput_over_time(frames).data[0].y) * charts.bin_width(frames) == pytest.approx(1)
     assert charts.latency_percentiles(frames).data[0].y[0] == pytest.approx(100)
     assert len(charts.per_task_latency(frames).data) == 2
