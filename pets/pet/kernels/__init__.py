@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -23,6 +24,8 @@ def segment_spmm_kernel() -> ModuleType | None:
     try:
         from torch.utils.cpp_extension import load
 
+        _ninja_on_path()
+
         return load(name="pets_segment_spmm",
                     sources=[str(Path(__file__).with_name("segment_spmm.cpp"))],
                     extra_cflags=["-O3", "-march=native", "-fopenmp"],
@@ -31,3 +34,11 @@ def segment_spmm_kernel() -> ModuleType | None:
         warnings.warn(f"pets: the CPU sparse kernel could not be built ({type(e).__name__}: {e}); "
                       "sparse PET ops use torch's CSR kernels instead", RuntimeWarning, stacklevel=2)
         return None
+
+
+def _ninja_on_path() -> None:
+    """torch's loader runs `ninja` from PATH; the PyPI package's copy sits in the venv."""
+    if shutil.which("ninja") is None:
+        import ninja
+
+        os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
