@@ -31,7 +31,7 @@ class DiffState:
     # (int32 columns, values in the kernels' dtype) per target, while the task runs recently
     cached: dict[HookKey, tuple[Tensor | None, Tensor]] = field(default_factory=dict)
 
-    def cached_keys(self) -> list[HookKey]:
+    def sparse_keys(self) -> list[HookKey]:
         """The hook points of its sparse terms."""
         return list(self.deltas)
 

@@ -6,8 +6,9 @@ Run-time storage is the zeroed set's positions (`SparsePattern`: int16 column
 indices + int32 row pointers, 2 bytes per zeroed entry). The values of
 W * (1 - M) are the shared weight's own: a task that has not run holds none of
 them, so many more tasks fit. Gathering them touches nearly every cache line of
-W (at 5% density), so a task that runs keeps its gathered values and int32
-columns (8 more bytes per entry, counted by `engine.memory()`) while it is among
+W (at 5% density), so a task that runs keeps its kernel
+operands (the values in fp32 for the CPU segment kernel: 4 more bytes per entry; values
++ int32 columns, 8 bytes, for torch's CSR kernels; counted by `engine.memory()`) while it is among
 the engine's most recently run sparse tasks (`OpContext.sparse_cache_tasks`)."""
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class MaskState:
     # (int32 columns [nnz], W's values [nnz]) per target, while the task runs recently
     cached: dict[HookKey, tuple[Tensor | None, Tensor]] = field(default_factory=dict)
 
-    def cached_keys(self) -> list[HookKey]:
+    def sparse_keys(self) -> list[HookKey]:
         """The hook points of its sparse terms."""
         return list(self.zeroed)
 

@@ -13,6 +13,7 @@ Capacity doubles when full (amortised O(1) per load); freed slots are reused.
 """
 from __future__ import annotations
 
+import heapq
 from typing import Any, Generic, TypeVar
 
 import torch
@@ -31,8 +32,7 @@ class _Free:
 
     def take(self) -> int:
         if self.free:
-            self.free.sort(reverse=True)
-            slot = self.free.pop()
+            slot = heapq.heappop(self.free)
         else:
             slot = len(self.used)
         self.used.add(slot)
@@ -40,7 +40,7 @@ class _Free:
 
     def release(self, slot: int) -> None:
         self.used.remove(slot)
-        self.free.append(slot)
+        heapq.heappush(self.free, slot)
 
 
 class DenseSlots:

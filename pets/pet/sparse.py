@@ -294,7 +294,7 @@ def group_sparse_ops(run: GroupRun, ctx: OpContext, backbone, states: dict, sign
 
     table: OpTable = {}
     first = states[run.slot_list[0]]
-    for key in first.cached_keys():
+    for key in first.sparse_keys():
         fn = (kernel_op(run, sign, parts_of(key), kernel) if kernel
               else sparse_op(run, sign, parts_of(key), ctx.sparse_concat_nnz))
         add_op(table, key, fn)
