@@ -20,7 +20,7 @@ from pets.batching.query import Result
 from pets.engine.backbone import Backbone
 from pets.engine.layout import TokenLayout, build_layout
 from pets.engine.trace import OpTrace
-from pets.pet.method import PetMethod, get_method
+from pets.pet.method import PetMethod
 from pets.pet.ops import GroupRun, OpContext, OpTable, merge_tables
 from pets.pet.spec import TaskSpec
 
@@ -60,17 +60,16 @@ def pet_ops(backbone: Backbone, layout: TokenLayout, tasks: Mapping[str, LoadedT
             stores: Mapping[tuple, Any], ctx: OpContext, opts: RunOptions) -> OpTable:
     """One OpTable for the batch: per slot group, one operator per hook point
     (with `opts.schedule`: one table per task, handed to the schedule)."""
-    groups: dict[Any, tuple[tuple, list[int], list[slice]]] = {}
+    groups: dict[Any, tuple[LoadedTask, list[int], list[slice]]] = {}
     for i, seg in enumerate(layout.segments):
         task = tasks[seg.task]
         if task.method is not None:
-            _, slots, rows = groups.setdefault(
-                i if opts.schedule else task.group, (task.group, [], []))
+            _, slots, rows = groups.setdefault(i if opts.schedule else task.group, (task, [], []))
             slots.append(task.slot)
             rows.append(seg.rows)
     tables = []
-    for group, slots, rows in groups.values():
-        method, store = get_method(group[0]), stores[group]
+    for first, slots, rows in groups.values():
+        method, store = first.method, stores[first.group]
         run = GroupRun.build(slots, rows, backbone.device)
         tables.append(method.reference_ops(store, run, backbone) if opts.reference
                       else method.ops(store, run, backbone, ctx))
