@@ -5,7 +5,10 @@ PIP    := $(PY) -m pip install -q --disable-pip-version-check
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= dev,notebooks,app,cluster,server
 
-.PHONY: demo test bench install clean dashboard chromium screenshots gpu-check
+.PHONY: demo test bench install clean dashboard chromium screenshots gpu-check data
+
+# The VADER corpus (Hutto & Gilbert, ICWSM 2014) inside the vaderSentiment sdist, from PyPI.
+DATA   := .cache/pets-data/vaderSentiment-3.3.2.tar.gz
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,10 +18,15 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-demo: $(STAMP)
+$(DATA): | $(STAMP)
+	$(VENV)/bin/pets data fetch --dir $(dir $(DATA))
+
+data: $(DATA)
+
+demo: $(STAMP) $(DATA)
 	$(VENV)/bin/pets demo
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium $(DATA)
 	$(PY) -m pytest -q tests notebooks --nbval-lax --nbval-current-env
 
 screenshots: $(STAMP) chromium

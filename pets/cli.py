@@ -318,6 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_server_parsers(sub)
 
+    from pets.train.cli import add_train_parsers
+
+    add_train_parsers(sub)
+
     add_bench_parser(sub)
     return p
 

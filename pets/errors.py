@@ -64,3 +64,12 @@ class ServerStoppedError(PetsError):
 
 class LoadgenError(PetsError):
     """`pets loadgen` cannot run: the server is unreachable or the options are out of range."""
+
+
+class DataError(PetsError, ValueError):
+    """A data set cannot be found or read, or its rows are unusable (no label, one class...)."""
+
+
+class TrainError(PetsError, ValueError):
+    """A training run cannot start: unknown method, bad options, or a task folder that does
+    not match what it claims (labels vs head)."""

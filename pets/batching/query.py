@@ -51,12 +51,27 @@ class Result:
     """Output of one query under its task.
 
     pooled: [hidden] BERT pooler output. logits: [num_labels], or None without a head.
+    label_names: the task's class names, when it names them.
     """
 
     query_id: int
     task: str
     pooled: torch.Tensor
     logits: torch.Tensor | None
+    label_names: tuple[str, ...] | None = None
+
+    @property
+    def label_index(self) -> int | None:
+        """The predicted class (argmax of the logits); None without a head."""
+        return None if self.logits is None else int(self.logits.argmax())
+
+    @property
+    def label(self) -> str | None:
+        """The predicted class's name (its number as text when the task names none)."""
+        i = self.label_index
+        if i is None:
+            return None
+        return self.label_names[i] if self.label_names else str(i)
 
 
 def _is_int(v: object) -> bool:

@@ -92,7 +92,8 @@ def run_batch(backbone: Backbone, batch: Batch, tasks: Mapping[str, LoadedTask],
     hidden = backbone.encode(layout, table)
     pooled = backbone.pool(hidden[layout.cls_rows])
     logits = _heads(pooled, layout, tasks)
-    return [Result(query_id=q.id, task=q.task, pooled=pooled[j], logits=logits[j])
+    return [Result(query_id=q.id, task=q.task, pooled=pooled[j], logits=logits[j],
+                   label_names=tasks[q.task].spec.labels)
             for j, q in enumerate(batch.queries)]
 
 

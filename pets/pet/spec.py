@@ -29,6 +29,7 @@ class TaskSpec:
     default per method (see DESIGN.md section 4) and are stored resolved.
     `num_labels` > 0 adds a classifier head on the shared pooler.
     `bias` (diff only) also gives the task new biases for its targets.
+    `labels` names the head's classes (one name per label, in logit order).
     """
 
     name: str
@@ -41,6 +42,7 @@ class TaskSpec:
     bias: bool = False
     num_labels: int = 0
     seed: int | None = None
+    labels: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         from pets.pet.method import get_method
@@ -75,10 +77,19 @@ class TaskSpec:
             raise InvalidSpecError(
                 f"task {self.name!r}: bias must be true or false (a JSON boolean, not a string "
                 f"or number), got {self.bias!r}")
+        object.__setattr__(self, "labels", _labels(self))
+
+    def label_name(self, index: int) -> str:
+        """The name of class `index` (its number as a string when the task names none)."""
+        return self.labels[index] if self.labels else str(index)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["targets"] = list(self.targets or ())
+        if self.labels is None:
+            del d["labels"]  # files of unlabelled tasks stay as they were
+        else:
+            d["labels"] = list(self.labels)
         return d
 
     @classmethod
@@ -93,8 +104,9 @@ class TaskSpec:
         if missing:
             raise InvalidSpecError(f"task spec lacks required fields {missing}")
         data = dict(data)
-        if isinstance(data.get("targets"), list):
-            data["targets"] = tuple(data["targets"])
+        for key in ("targets", "labels"):
+            if isinstance(data.get(key), list):
+                data[key] = tuple(data[key])
         try:
             return cls(**data)
         except (TypeError, ValueError, OverflowError) as e:  # a field of a type no check expects
@@ -137,3 +149,22 @@ def _targets(spec: TaskSpec, method) -> tuple[str, ...]:
             f"choose distinct names from {method.allowed_targets}"
         )
     return targets
+
+
+def _labels(spec: TaskSpec) -> tuple[str, ...] | None:
+    """The label names, checked against the head: one distinct non-empty name per label."""
+    labels = spec.labels
+    if labels is None:
+        return None
+    if isinstance(labels, list):
+        labels = tuple(labels)
+    if not isinstance(labels, tuple) or not all(isinstance(n, str) and n.strip() for n in labels):
+        raise InvalidSpecError(f"task {spec.name!r}: labels must be a list of non-empty names, "
+                               f"got {labels!r}")
+    if len(labels) != spec.num_labels:
+        raise InvalidSpecError(
+            f"task {spec.name!r}: {len(labels)} label names {list(labels)[:6]} but the head has "
+            f"num_labels={spec.num_labels}; give one name per class of the head")
+    if len(set(labels)) != len(labels):
+        raise InvalidSpecError(f"task {spec.name!r}: label names {list(labels)} repeat a name")
+    return labels
