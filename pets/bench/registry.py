@@ -138,9 +138,15 @@ for _bench in (
     Bench("scalability", "scalability", "run_scalability", "ScalabilityConfig",
           columns=("tasks", "system", "seconds", "throughput_qps", "memory_mib"),
           stem=lambda c, s: f"scalability-{c.preset}"),
+    Bench("pet-accuracy", "pet_accuracy", "run_pet_accuracy", "PetAccuracyConfig",
+          "PET accuracy vs storage (paper Table 2 / journal accuracy study)",
+          columns=("data", "method", "test_accuracy", "served_accuracy", "vs_full_points",
+                   "task_params", "bytes", "share_of_dense", "train_s"),
+          stem=lambda c, s: f"pet-accuracy-{s}"),
     Bench("cluster", "cluster", "run_cluster_bench", "ClusterBenchConfig", "journal, multi-GPU",
           columns=("alpha", "tasks", "workers", "budget", "balancer", "throughput_rps", "vs_static")),
     Bench("cluster-ray", "cluster_ray", "run_ray_check", "RayCheckConfig",
           columns=("backend", "balancer", "throughput_rps", "p99_ms", "vs_static")),
+    Bench("cluster-live", "cluster_live", "run_cluster_live", "ClusterLiveConfig", "concurrent Ray actors"),
 ):
     register(_bench)

@@ -1,0 +1,106 @@
+"""`pets bench cluster-live`: N Ray actors serving at once, measured in wall-clock time.
+
+One saturating trace (offered `load` x what the largest cluster could serve) is replayed
+open-loop against 1 and 2 live actors (one torch thread each), interleaved over `repeats`
+rounds; throughput and latency are measured at the client. Beside it the simulated cluster
+replays the same trace, its devices calibrated to one live worker's own service rate (its
+queue, policy and batches inside the actor, no driver): the sim predicts, the actors deliver.
+Needs the `cluster` extra (ray).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from pets.batching.cost import CostModel
+from pets.bench.cluster import worker_capacity
+from pets.cluster import ClusterConfig, replay_cluster
+from pets.cluster.live import LiveConfig, replay_live
+from pets.cluster.live.hosts import host_catalog, service_rate
+from pets.serving import ServeConfig, TraceSpec, generate_trace
+from pets.server.config import ServerConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClusterLiveConfig:
+    model: str = "minilm"            # a preset name or "minilm" (the real checkpoint)
+    workers: tuple[int, ...] = (1, 2)
+    tasks: int = 16
+    alpha: float = 1.0               # Zipf popularity of the tasks
+    requests: int = 800
+    load: float = 2.0                # offered rate / (largest workers x one worker's service rate)
+    mean_len: int = 32
+    policy: str = "best"
+    max_batch: int = 32
+    repeats: int = 3
+    seed: int = 0
+
+
+SCALES = {"quick": ClusterLiveConfig(), "tiny": ClusterLiveConfig(model="bert-tiny", requests=3000)}
+
+
+def run_cluster_live(cfg: ClusterLiveConfig = SCALES["quick"], *, progress: bool = True) -> pd.DataFrame:
+    """Rows: one per (backend, workers, repeat): throughput, p50/p99 at the client."""
+    import ray
+
+    server = ServerConfig(policy=cfg.policy, max_batch=cfg.max_batch, queue_limit=10 * cfg.requests)
+    probe = generate_trace(TraceSpec(requests=256, rate=1000.0, tasks=cfg.tasks, alpha=cfg.alpha,
+                                     mean_len=cfg.mean_len, std_len=cfg.mean_len / 4, seed=cfg.seed))
+    catalog = host_catalog(probe, cfg.model).shuffled(cfg.seed)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=max(2, *cfg.workers), include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR")
+    try:
+        rate1 = service_rate(catalog, probe, LiveConfig(workers=1, server=server))
+        rate = cfg.load * max(cfg.workers) * rate1
+        trace = generate_trace(TraceSpec(requests=cfg.requests, rate=rate, tasks=cfg.tasks,
+                                         alpha=cfg.alpha, mean_len=cfg.mean_len,
+                                         std_len=cfg.mean_len / 4, seed=cfg.seed + 1))
+        rows = []
+        for rep in range(cfg.repeats):
+            for n in cfg.workers:
+                s = replay_live(trace, catalog, LiveConfig(workers=n, server=server)).summary()
+                rows.append(_row("ray-live", n, rep, s, rate, rate1))
+                if progress:
+                    print(f"  live x{n} round {rep}: {s['throughput_rps']:.1f} req/s", flush=True)
+    finally:
+        if started:
+            ray.shutdown()
+    cost = CostModel.for_engine(catalog.host)
+    cost = replace(cost, scale=cost.scale * worker_capacity(
+        cost, catalog.config.vocab_size, max_batch=cfg.max_batch, mean_len=cfg.mean_len,
+        tasks=cfg.tasks) / rate1)
+    for n in cfg.workers:
+        s = replay_cluster(trace, catalog, ClusterConfig(workers=n, backend="sim", balancer="static"),
+                           server.serve_config(), cost=cost, progress=False).summary()
+        rows.append(_row("sim", n, 0, s, rate, rate1))
+    return _derived(pd.DataFrame(rows))
+
+
+def _row(backend: str, n: int, rep: int, s: dict, offered: float, rate1: float) -> dict:
+    return dict(backend=backend, workers=n, repeat=rep, offered_rps=offered,
+                worker_rate_rps=rate1, throughput_rps=s["throughput_rps"], p50_ms=s["p50_ms"],
+                p99_ms=s["p99_ms"], completed=s["completed"], rejected=s["rejected"],
+                failed=s["failed"], requests=s["requests"])
+
+
+def _derived(df: pd.DataFrame) -> pd.DataFrame:
+    """Medians per (backend, workers), spread, scaling over 1 worker and live vs sim."""
+    g = df.groupby(["backend", "workers"])
+    out = g.agg(throughput_rps=("throughput_rps", "median"), tput_min=("throughput_rps", "min"),
+                tput_max=("throughput_rps", "max"), p50_ms=("p50_ms", "median"),
+                p99_ms=("p99_ms", "median"), completed=("completed", "min"),
+                requests=("requests", "first"), runs=("repeat", "size"),
+                offered_rps=("offered_rps", "first"),
+                worker_rate_rps=("worker_rate_rps", "first")).reset_index()
+    one = out[out.workers == out.workers.min()].set_index("backend").throughput_rps
+    out["vs_one_worker"] = out.throughput_rps / out.backend.map(one)
+    sim = out[out.backend == "sim"].set_index("workers").throughput_rps
+    out["live_vs_sim"] = out.throughput_rps / out.workers.map(sim)
+    return out
+
+
+def summary_lines(df: pd.DataFrame) -> list[str]:
+    return [df.round(3).to_string(index=False)]

@@ -1,0 +1,44 @@
+"""Host copies for live runs: an engine holding every task of a trace, on a preset or on
+MiniLM (the real checkpoint shipped by a package), from which the catalog loads workers."""
+from __future__ import annotations
+
+import numpy as np
+import ray
+import torch
+
+import pets
+from pets.cluster.catalog import Catalog
+from pets.cluster.live.config import LiveConfig
+from pets.cluster.live.pool import spawn
+from pets.config import MINILM_ALIASES
+from pets.pet.mixes import PAPER_MIX
+from pets.serving.dispatch import query_of
+from pets.serving.trace import Trace
+
+
+def host_catalog(trace: Trace, model: str = "bert-tiny", *, mix=PAPER_MIX, num_labels: int = 2,
+                 dtype: str | torch.dtype = "auto") -> Catalog:
+    """A catalog of `trace`'s tasks (PET types round-robin over `mix`) with their parameters,
+    on `model`: a preset name or 'minilm'; workers serve in the host's dtype."""
+    make = pets.PetsEngine.from_pretrained if model in MINILM_ALIASES else pets.PetsEngine.from_preset
+    engine = make(model, dtype=dtype)
+    for i, task in enumerate(trace.tasks):
+        engine.add_task(pets.TaskSpec(name=task, num_labels=num_labels, **mix[i % len(mix)]))
+    return Catalog.from_engine(engine)
+
+
+def service_rate(catalog: Catalog, trace: Trace, cfg: LiveConfig = LiveConfig(), *,
+                 requests: int = 256) -> float:
+    """Requests/s one live worker serves of the first `requests` requests of `trace` queued
+    at once, inside its actor (no driver, no Ray calls in the way). Needs Ray initialised."""
+    state = spawn(catalog, LiveConfig(workers=1, server=cfg.server, threads=cfg.threads))[0]
+    try:
+        ray.get([state.actor.add.remote(catalog.specs[t], catalog.params(t)) for t in catalog.tasks])
+        ray.get(state.actor.start.remote())
+        rng, model = np.random.default_rng(0), catalog.config
+        items = [(rid, row.task, query_of(rid, row, model.vocab_size, rng).input_ids)
+                 for rid, row in enumerate(trace.requests[:requests])]
+        ray.get(state.actor.service_rate.remote(items[: len(items) // 4]))  # warm-up
+        return ray.get(state.actor.service_rate.remote(items))
+    finally:
+        ray.kill(state.actor, no_restart=True)
