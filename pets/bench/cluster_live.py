@@ -9,16 +9,16 @@ Needs the `cluster` extra (ray).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from pets.batching.cost import CostModel
-from pets.bench.cluster import worker_capacity
 from pets.cluster import ClusterConfig, replay_cluster
 from pets.cluster.live import LiveConfig, replay_live
 from pets.cluster.live.hosts import host_catalog, service_rate
-from pets.serving import ServeConfig, TraceSpec, generate_trace
+from pets.serving import Trace, TraceSpec, generate_trace
 from pets.server.config import ServerConfig
 
 
@@ -28,6 +28,7 @@ class ClusterLiveConfig:
     workers: tuple[int, ...] = (1, 2)
     tasks: int = 16
     alpha: float = 1.0               # Zipf popularity of the tasks
+    balancer: str = "replicate"      # every task on every worker: the router alone balances
     requests: int = 800
     load: float = 2.0                # offered rate / (largest workers x one worker's service rate)
     mean_len: int = 32
@@ -61,29 +62,40 @@ def run_cluster_live(cfg: ClusterLiveConfig = SCALES["quick"], *, progress: bool
         rows = []
         for rep in range(cfg.repeats):
             for n in cfg.workers:
-                s = replay_live(trace, catalog, LiveConfig(workers=n, server=server)).summary()
+                s = replay_live(trace, catalog, LiveConfig(
+                    workers=n, balancer=cfg.balancer, server=server)).summary()
                 rows.append(_row("ray-live", n, rep, s, rate, rate1))
                 if progress:
-                    print(f"  live x{n} round {rep}: {s['throughput_rps']:.1f} req/s", flush=True)
+                    print(f"  live x{n} round {rep}: {s['throughput_rps']:.1f} req/s, workers busy "
+                          f"{s['worker_busy']:.0%}, driver CPU {s['driver_cpu_s']:.2f} s", flush=True)
     finally:
         if started:
             ray.shutdown()
-    cost = CostModel.for_engine(catalog.host)
-    cost = replace(cost, scale=cost.scale * worker_capacity(
-        cost, catalog.config.vocab_size, max_batch=cfg.max_batch, mean_len=cfg.mean_len,
-        tasks=cfg.tasks) / rate1)
+    cost = _calibrated(CostModel.for_engine(catalog.host), probe, catalog, server, rate1)
     for n in cfg.workers:
-        s = replay_cluster(trace, catalog, ClusterConfig(workers=n, backend="sim", balancer="static"),
+        s = replay_cluster(trace, catalog, ClusterConfig(workers=n, backend="sim", balancer=cfg.balancer),
                            server.serve_config(), cost=cost, progress=False).summary()
         rows.append(_row("sim", n, 0, s, rate, rate1))
     return _derived(pd.DataFrame(rows))
 
 
+def _calibrated(cost: CostModel, probe: Trace, catalog, server: ServerConfig,
+                rate1: float) -> CostModel:
+    """`cost` scaled so that the sim serves the probe requests, all waiting at once, at the
+    rate one live worker served them in its actor."""
+    burst = Trace(tuple(replace(r, arrival_s=0.0) for r in probe.requests), name="burst")
+    s = replay_cluster(burst, catalog, ClusterConfig(workers=1, backend="sim", balancer="static"),
+                       server.serve_config(), cost=cost, progress=False).summary()
+    return replace(cost, scale=cost.scale * s["throughput_rps"] / rate1)
+
+
 def _row(backend: str, n: int, rep: int, s: dict, offered: float, rate1: float) -> dict:
-    return dict(backend=backend, workers=n, repeat=rep, offered_rps=offered,
+    return dict(backend=backend, workers=n, repeat=rep, offered_rps=offered, load_avg=os.getloadavg()[0],
                 worker_rate_rps=rate1, throughput_rps=s["throughput_rps"], p50_ms=s["p50_ms"],
                 p99_ms=s["p99_ms"], completed=s["completed"], rejected=s["rejected"],
-                failed=s["failed"], requests=s["requests"])
+                failed=s["failed"], requests=s["requests"],
+                worker_busy=s.get("worker_busy", float("nan")),
+                driver_cpu_s=s.get("driver_cpu_s", float("nan")))
 
 
 def _derived(df: pd.DataFrame) -> pd.DataFrame:
@@ -92,8 +104,9 @@ def _derived(df: pd.DataFrame) -> pd.DataFrame:
     out = g.agg(throughput_rps=("throughput_rps", "median"), tput_min=("throughput_rps", "min"),
                 tput_max=("throughput_rps", "max"), p50_ms=("p50_ms", "median"),
                 p99_ms=("p99_ms", "median"), completed=("completed", "min"),
+                worker_busy=("worker_busy", "median"), driver_cpu_s=("driver_cpu_s", "median"),
                 requests=("requests", "first"), runs=("repeat", "size"),
-                offered_rps=("offered_rps", "first"),
+                offered_rps=("offered_rps", "first"), load_avg=("load_avg", "median"),
                 worker_rate_rps=("worker_rate_rps", "first")).reset_index()
     one = out[out.workers == out.workers.min()].set_index("backend").throughput_rps
     out["vs_one_worker"] = out.throughput_rps / out.backend.map(one)

@@ -35,6 +35,7 @@ class LiveConfig:
     num_cpus: int | None = None      # local Ray's CPUs (None: max(2, workers))
     keep_outputs: bool = False       # ship every pooled output back (tests compare them)
     poll_s: float = 0.05             # how long a worker's completion poll waits
+    send_s: float = 0.01             # arrivals this close together go to a worker in one call
     timeout_s: float = 600.0         # requests still open this long after the last arrival fail
 
     def __post_init__(self) -> None:
@@ -43,7 +44,7 @@ class LiveConfig:
         if self.balancer not in BALANCERS:
             raise InvalidSpecError(
                 f"unknown balancer {self.balancer!r}; choose one of {sorted(BALANCERS)}")
-        bad = [k for k in ("interval_s", "window_s", "poll_s", "timeout_s")
+        bad = [k for k in ("interval_s", "window_s", "poll_s", "send_s", "timeout_s")
                if not _positive(getattr(self, k))]
         if self.memory_budget_mb is not None and not _positive(self.memory_budget_mb):
             bad.append("memory_budget_mb")

@@ -35,18 +35,21 @@ from pets.serving.faults import at_row
 from pets.serving.ledger import Ledger
 from pets.serving.trace import Trace
 
-SEND_S = 0.002  # arrivals this close together go to a worker in one call
-
 
 @dataclass
 class LiveReport(ClusterReport):
     """A cluster report whose times are wall-clock seconds since the first arrival."""
 
     deaths: list[Death] = field(default_factory=list)
+    batch_s: list[float] = field(default_factory=list)  # seconds each worker spent in batches
+    span_s: float = float("nan")                         # first arrival to last answer
+    driver_cpu_s: float = float("nan")                   # CPU time the driver process used
 
     def summary(self) -> dict:
         s = super().summary()
-        s.update(backend="ray-live",
+        s.update(backend="ray-live", driver_cpu_s=self.driver_cpu_s,
+                 worker_busy=sum(self.batch_s) / (len(self.batch_s) * self.span_s)
+                 if self.batch_s and self.span_s > 0 else float("nan"),
                  recovery_s=max((d.recovery_s for d in self.deaths), default=float("nan")),
                  detect_s=max((d.detected_s - d.killed_s for d in self.deaths), default=float("nan")))
         return s
@@ -112,7 +115,7 @@ class LiveRun:
         handlers = {"poll": self._polled, "land": self.moves.landed, "unload": self.moves.unloaded}
         faults = sorted(cfg.faults, key=lambda f: f.at_s)
         self.killed_at: dict[int, float] = {}
-        self.t0 = time.perf_counter()
+        self.t0, cpu0 = time.perf_counter(), time.process_time()
         for w in range(cfg.workers):
             self._poll(w)
         i, tick = 0, cfg.interval_s
@@ -134,11 +137,12 @@ class LiveRun:
                 break
             nxt = min(times[i] if i < len(rows) else np.inf, tick,
                       faults[0].at_s if faults else np.inf)
-            self._wait(handlers, min(max(nxt - self.now(), SEND_S), cfg.poll_s))
+            self._wait(handlers, min(max(nxt - self.now(), cfg.send_s), cfg.poll_s))
         return LiveReport(self.ledger.report(f"pets x{cfg.workers} live", cfg.server.serve_config()),
                           cfg.workers, cfg.balancer, "ray-live", self.monitor.samples,
                           self.moves.migrations, self.moves.peak, self.placement.budget,
-                          deaths=self.moves.deaths)
+                          deaths=self.moves.deaths, batch_s=[s.batch_s for s in self.states],
+                          span_s=self.now(), driver_cpu_s=time.process_time() - cpu0)
 
     def now(self) -> float:
         return time.perf_counter() - self.t0
