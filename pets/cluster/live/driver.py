@@ -44,10 +44,11 @@ class LiveReport(ClusterReport):
     batch_s: list[float] = field(default_factory=list)  # seconds each worker spent in batches
     span_s: float = float("nan")                         # first arrival to last answer
     driver_cpu_s: float = float("nan")                   # CPU time the driver process used
+    stale: int = 0            # answers for requests the worker did not owe (a duplicate: 0)
 
     def summary(self) -> dict:
         s = super().summary()
-        s.update(backend="ray-live", driver_cpu_s=self.driver_cpu_s,
+        s.update(backend="ray-live", driver_cpu_s=self.driver_cpu_s, stale=self.stale,
                  worker_busy=sum(self.batch_s) / (len(self.batch_s) * self.span_s)
                  if self.batch_s and self.span_s > 0 else float("nan"),
                  recovery_s=max((d.recovery_s for d in self.deaths), default=float("nan")),
@@ -115,6 +116,7 @@ class LiveRun:
         handlers = {"poll": self._polled, "land": self.moves.landed, "unload": self.moves.unloaded}
         faults = sorted(cfg.faults, key=lambda f: f.at_s)
         self.killed_at: dict[int, float] = {}
+        self.stale = 0
         self.t0, cpu0 = time.perf_counter(), time.process_time()
         for w in range(cfg.workers):
             self._poll(w)
@@ -142,7 +144,8 @@ class LiveRun:
                           cfg.workers, cfg.balancer, "ray-live", self.monitor.samples,
                           self.moves.migrations, self.moves.peak, self.placement.budget,
                           deaths=self.moves.deaths, batch_s=[s.batch_s for s in self.states],
-                          span_s=self.now(), driver_cpu_s=time.process_time() - cpu0)
+                          span_s=self.now(), driver_cpu_s=time.process_time() - cpu0,
+                          stale=self.stale)
 
     def now(self) -> float:
         return time.perf_counter() - self.t0
@@ -241,6 +244,7 @@ class LiveRun:
         for ev in reply.events:
             q = state.settle(ev.rid)
             if q is None:
+                self.stale += 1
                 continue
             if ev.kind == REROUTE:
                 back.append(q)
