@@ -47,7 +47,10 @@ class TrainConfig:
     seed: int = 0
     max_train: int | None = None   # cap the training rows (stratified) for quick runs
     max_eval: int | None = None    # cap the dev and test rows
-    dtype: str = "auto"            # the training compute dtype (autocast); weights stay fp32
+    # The compute dtype of training (bf16/fp16 = autocast; weights stay fp32). fp32 by default:
+    # on CPUs without AMX, bf16 autocast trains no faster (measured: MiniLM LoRA 4.15 vs 4.06 s
+    # per 32x40 step, full 11.6 vs 8.5 s on a 2-core avx512_bf16 EPYC).
+    dtype: str = "float32"
     rank: int | None = None
     bottleneck: int | None = None
     density: float | None = None
@@ -106,8 +109,11 @@ class TrainResult:
 
 def train(config: TrainConfig, *, out: str | Path | None = None, progress: bool = True,
           on_epoch: Callable[[EpochLog], None] | None = None,
+          on_step: Callable[[int, int, float], None] | None = None,
           splits: Splits | None = None) -> TrainResult:
-    """Train one task; write it to `out` (a task folder + metrics.json) when given."""
+    """Train one task; write it to `out` (a task folder + metrics.json) when given.
+
+    on_step(step, total_steps, loss) / on_epoch(EpochLog): live progress (see `fit`)."""
     recipe = get_recipe(config.pet)
     dtype = resolve_dtype(config.dtype)
     splits = splits or _splits(config)
@@ -127,7 +133,7 @@ def train(config: TrainConfig, *, out: str | Path | None = None, progress: bool 
     t0 = time.perf_counter()
     log = fit(model, recipe, train_set, dev_set, epochs=epochs, lr=lr,
               batch_size=config.batch_size, seed=config.seed, dtype=dtype,
-              on_epoch=on_epoch, progress=progress)
+              on_epoch=on_epoch, on_step=on_step, progress=progress)
     seconds = time.perf_counter() - t0
     preds = predict(model, test_set)  # fp32: what the served task must reproduce
     params = recipe.export(model, spec)

@@ -48,9 +48,9 @@ def _data_list(args: argparse.Namespace) -> int:
 
 
 def _zoo(args: argparse.Namespace) -> int:
-    from pets.train.zoo import ZOO_DIR, build_zoo
+    from pets.train.zoo import build_zoo
 
-    build_zoo(args.out or ZOO_DIR, args.only.split(",") if args.only else None)
+    build_zoo(args.out, args.only.split(",") if args.only else None)
     return 0
 
 
@@ -77,8 +77,9 @@ def add_train_parsers(sub) -> None:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--max-train", type=int, default=None, help="cap the training rows")
     tr.add_argument("--max-eval", type=int, default=None, help="cap the dev and test rows")
-    tr.add_argument("--dtype", default="auto", choices=list(DTYPE_CHOICES),
-                    help="compute dtype of training (auto: bf16 where the CPU runs it natively)")
+    tr.add_argument("--dtype", default="float32", choices=list(DTYPE_CHOICES),
+                    help="compute dtype of training (bf16/fp16: autocast, weights stay fp32; "
+                         "default float32: bf16 autocast trains no faster on CPUs without AMX)")
     tr.add_argument("--rank", type=int, default=None, help="LoRA rank")
     tr.add_argument("--bottleneck", type=int, default=None, help="adapter bottleneck")
     tr.add_argument("--density", type=float, default=None,

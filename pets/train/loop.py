@@ -89,8 +89,12 @@ def accuracy(preds: Sequence[int], labels: Sequence[int]) -> float:
 def fit(model: TaskModel, recipe: Recipe, train: Encoded, dev: Encoded, *, epochs: int,
         lr: float, batch_size: int, seed: int, dtype: torch.dtype,
         on_epoch: Callable[[EpochLog], None] | None = None,
+        on_step: Callable[[int, int, float], None] | None = None,
         progress: bool = True) -> FitLog:
-    """Train `model` in place; returns per-step losses and per-epoch dev accuracy."""
+    """Train `model` in place; returns per-step losses and per-epoch dev accuracy.
+
+    on_step(step, total_steps, loss) after every step (a dashboard's live loss; raising
+    there stops training); on_epoch(EpochLog) after every epoch."""
     from tqdm.auto import tqdm
 
     rng = random.Random(seed)
@@ -102,11 +106,9 @@ def fit(model: TaskModel, recipe: Recipe, train: Encoded, dev: Encoded, *, epoch
     bar = tqdm(total=total, desc=f"train {recipe.name}", disable=not progress, leave=False)
     model.train()
     for epoch in range(epochs):
-        t0, order = time.perf_counter(), list(range(len(train)))
-        rng.shuffle(order)
+        t0 = time.perf_counter()
         epoch_losses = []
-        for s in range(0, len(order), batch_size):
-            chunk = order[s:s + batch_size]
+        for chunk in batches_by_length(train, batch_size, rng):
             ids, mask = pad([train.ids[i] for i in chunk])
             y = torch.tensor([train.labels[i] for i in chunk])
             with autocast(dtype):
@@ -119,6 +121,8 @@ def fit(model: TaskModel, recipe: Recipe, train: Encoded, dev: Encoded, *, epoch
             log.losses.append(loss.item())
             epoch_losses.append(loss.item())
             bar.update(1)
+            if on_step:
+                on_step(len(log.losses), total, log.losses[-1])
             bar.set_postfix(loss=f"{sum(epoch_losses[-20:]) / len(epoch_losses[-20:]):.3f}")
         if recipe.after_epoch(model, epoch, epochs):  # new trainable set: fresh optimiser state
             opt, sched = _optimiser(model, recipe, lr, total, done=(epoch + 1) * steps_per_epoch)
@@ -132,6 +136,21 @@ def fit(model: TaskModel, recipe: Recipe, train: Encoded, dev: Encoded, *, epoch
     bar.close()
     log.seconds = time.perf_counter() - start
     return log
+
+
+def batches_by_length(data: Encoded, batch_size: int, rng: random.Random,
+                      pool: int = 32) -> list[list[int]]:
+    """Shuffled batches of rows of similar length (little padding): rows are shuffled, cut
+    into pools of `pool` batches, sorted by length within a pool, batched, and the batches
+    shuffled again."""
+    order = list(range(len(data)))
+    rng.shuffle(order)
+    out = []
+    for p in range(0, len(order), batch_size * pool):
+        block = sorted(order[p:p + batch_size * pool], key=lambda i: len(data.ids[i]))
+        out += [block[s:s + batch_size] for s in range(0, len(block), batch_size)]
+    rng.shuffle(out)
+    return out
 
 
 def _optimiser(model: TaskModel, recipe: Recipe, lr: float, total: int, done: int):

@@ -3,6 +3,7 @@ MiniLM, committed under data/tasks/ (rebuild: `pets zoo`). Each folder is a task
 (pet.json + pet.safetensors) with the metrics.json of its training run."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -11,7 +12,12 @@ from pets.errors import TaskFileError
 from pets.pet.spec import TaskSpec
 from pets.train.api import METRICS_FILE, TrainConfig, train
 
-ZOO_DIR = Path(__file__).resolve().parents[2] / "data" / "tasks"
+ZOO_ENV = "PETS_ZOO_DIR"  # another zoo folder (tests build a small one)
+
+
+def zoo_dir() -> Path:
+    """The zoo's folder: $PETS_ZOO_DIR, else data/tasks/ of the source tree."""
+    return Path(os.environ.get(ZOO_ENV) or Path(__file__).resolve().parents[2] / "data" / "tasks")
 
 ZOO: tuple[TrainConfig, ...] = (
     TrainConfig(pet="lora", data="movies", name="movies-lora"),
@@ -32,13 +38,13 @@ EXAMPLES = (
 )
 
 
-def build_zoo(out: str | Path = ZOO_DIR, names: list[str] | None = None, *,
+def build_zoo(out: str | Path | None = None, names: list[str] | None = None, *,
               progress: bool = True, log: Callable[[str], None] = print) -> list[Path]:
     """Train the zoo's tasks (all, or those named) into `out`/<name>/."""
     chosen = [c for c in ZOO if names is None or c.name in names]
     folders = []
     for cfg in chosen:
-        result = train(cfg, out=Path(out) / cfg.name, progress=progress)
+        result = train(cfg, out=Path(out or zoo_dir()) / cfg.name, progress=progress)
         m = result.metrics
         log(f"{cfg.name}: {cfg.pet} on {cfg.data}, test accuracy {m.test_accuracy:.3f} "
             f"(served {m.served_test_accuracy:.3f}), {m.file_bytes / 2**10:.0f} KiB, "
@@ -47,21 +53,21 @@ def build_zoo(out: str | Path = ZOO_DIR, names: list[str] | None = None, *,
     return folders
 
 
-def zoo_folders(root: str | Path = ZOO_DIR) -> list[Path]:
+def zoo_folders(root: str | Path | None = None) -> list[Path]:
     """The task folders of the committed zoo, in zoo order."""
-    root = Path(root)
+    root = Path(root or zoo_dir())
     found = [root / c.name for c in ZOO if (root / c.name / "pet.json").is_file()]
     if not found:
         raise TaskFileError(f"no trained tasks in {root}; build them with `pets zoo`")
     return found
 
 
-def load_zoo(engine: PetsEngine, root: str | Path = ZOO_DIR) -> list[TaskSpec]:
+def load_zoo(engine: PetsEngine, root: str | Path | None = None) -> list[TaskSpec]:
     """Load every zoo task into `engine` (a MiniLM engine)."""
     return [engine.load_task(f) for f in zoo_folders(root)]
 
 
-def zoo_metrics(root: str | Path = ZOO_DIR) -> list[dict]:
+def zoo_metrics(root: str | Path | None = None) -> list[dict]:
     import json
 
     return [json.loads((f / METRICS_FILE).read_text()) for f in zoo_folders(root)
