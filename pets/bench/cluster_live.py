@@ -1,16 +1,21 @@
 """`pets bench cluster-live`: N Ray actors serving at once, measured in wall-clock time.
 
-One saturating trace (offered `load` x what the largest cluster could serve) is replayed
-open-loop against 1 and 2 live actors (one torch thread each), interleaved over `repeats`
-rounds; throughput and latency are measured at the client. Beside it the simulated cluster
-replays the same trace, its devices calibrated to one live worker's own service rate (its
-queue, policy and batches inside the actor, no driver): the sim predicts, the actors deliver.
+A saturating trace (offered `load` x what the cluster could serve) is replayed open-loop
+against live actors (one torch thread each), in interleaved rounds; throughput and latency
+are measured at the client. Beside it the simulated cluster replays the same trace, its
+devices calibrated to one live worker's own service rate (its queue, policy and batches
+inside the actor, without the driver): the sim predicts, the actors deliver.
+
+Parts (`--part`): `scaling` compares 1 and 2 actors with every task on every actor (the
+router alone balances); `skew` compares balancers (static vs migrate) on 2 actors over a
+Zipf-skewed trace of many tasks, placed in a seeded random order.
 Needs the `cluster` extra (ray).
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from typing import Callable, Iterator
 
 import pandas as pd
 
@@ -18,37 +23,65 @@ from pets.batching.cost import CostModel
 from pets.cluster import ClusterConfig, replay_cluster
 from pets.cluster.live import LiveConfig, replay_live
 from pets.cluster.live.hosts import host_catalog, service_rate
+from pets.errors import InvalidSpecError
 from pets.serving import Trace, TraceSpec, generate_trace
 from pets.server.config import ServerConfig
 
 
+def _cases_scaling(cfg: "ClusterLiveConfig") -> Iterator[tuple[int, str]]:
+    return ((n, cfg.balancers[0]) for n in cfg.workers)
+
+
+def _cases_skew(cfg: "ClusterLiveConfig") -> Iterator[tuple[int, str]]:
+    return ((max(cfg.workers), b) for b in cfg.balancers)
+
+
+# part -> the (workers, balancer) cases of one round
+PARTS: dict[str, Callable[["ClusterLiveConfig"], Iterator[tuple[int, str]]]] = {
+    "scaling": _cases_scaling, "skew": _cases_skew}
+
+
 @dataclass(frozen=True, kw_only=True)
 class ClusterLiveConfig:
+    part: str = "scaling"            # scaling | skew
     model: str = "minilm"            # a preset name or "minilm" (the real checkpoint)
-    workers: tuple[int, ...] = (1, 2)
+    workers: tuple[int, ...] = (1, 2)  # scaling: each count; skew: the largest
+    balancers: tuple[str, ...] = ("replicate",)  # scaling: one; skew: compared side by side
     tasks: int = 16
     alpha: float = 1.0               # Zipf popularity of the tasks
-    balancer: str = "replicate"      # every task on every worker: the router alone balances
     requests: int = 800
     load: float = 2.0                # offered rate / (largest workers x one worker's service rate)
     mean_len: int = 32
     policy: str = "best"
     max_batch: int = 32
+    interval_s: float = 0.25         # the balancer's period (wall clock)
     repeats: int = 3
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.part not in PARTS:
+            raise InvalidSpecError(f"unknown part {self.part!r}; choose one of {sorted(PARTS)}")
 
-SCALES = {"quick": ClusterLiveConfig(), "tiny": ClusterLiveConfig(model="bert-tiny", requests=3000)}
+
+SCALES = {
+    "quick": ClusterLiveConfig(),
+    "tiny": ClusterLiveConfig(model="bert-tiny", requests=3000),
+    "skew": ClusterLiveConfig(part="skew", workers=(2,), balancers=("static", "migrate"), tasks=64,
+                              alpha=1.2, requests=1200, load=1.5),
+}
 
 
 def run_cluster_live(cfg: ClusterLiveConfig = SCALES["quick"], *, progress: bool = True) -> pd.DataFrame:
-    """Rows: one per (backend, workers, repeat): throughput, p50/p99 at the client."""
+    """Rows: one per (backend, workers, balancer) with medians over rounds, spread, scaling
+    over the first case and live vs sim."""
     import ray
 
     server = ServerConfig(policy=cfg.policy, max_batch=cfg.max_batch, queue_limit=10 * cfg.requests)
-    probe = generate_trace(TraceSpec(requests=256, rate=1000.0, tasks=cfg.tasks, alpha=cfg.alpha,
-                                     mean_len=cfg.mean_len, std_len=cfg.mean_len / 4, seed=cfg.seed))
-    catalog = host_catalog(probe, cfg.model).shuffled(cfg.seed)
+    spec = TraceSpec(requests=256, rate=1000.0, tasks=cfg.tasks, alpha=cfg.alpha,
+                     mean_len=cfg.mean_len, std_len=cfg.mean_len / 4, seed=cfg.seed)
+    probe = generate_trace(spec)
+    catalog = host_catalog([f"task-{i}" for i in range(cfg.tasks)], cfg.model).shuffled(cfg.seed)
+    cases = list(PARTS[cfg.part](cfg))
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=max(2, *cfg.workers), include_dashboard=False, log_to_driver=False,
@@ -56,24 +89,25 @@ def run_cluster_live(cfg: ClusterLiveConfig = SCALES["quick"], *, progress: bool
     try:
         rate1 = service_rate(catalog, probe, LiveConfig(workers=1, server=server))
         rate = cfg.load * max(cfg.workers) * rate1
-        trace = generate_trace(TraceSpec(requests=cfg.requests, rate=rate, tasks=cfg.tasks,
-                                         alpha=cfg.alpha, mean_len=cfg.mean_len,
-                                         std_len=cfg.mean_len / 4, seed=cfg.seed + 1))
+        trace = generate_trace(replace(spec, requests=cfg.requests, rate=rate, seed=cfg.seed + 1))
         rows = []
         for rep in range(cfg.repeats):
-            for n in cfg.workers:
+            for n, balancer in cases:
                 s = replay_live(trace, catalog, LiveConfig(
-                    workers=n, balancer=cfg.balancer, server=server)).summary()
+                    workers=n, balancer=balancer, server=server, interval_s=cfg.interval_s)).summary()
                 rows.append(_row("ray-live", n, rep, s, rate, rate1))
                 if progress:
-                    print(f"  live x{n} round {rep}: {s['throughput_rps']:.1f} req/s, workers busy "
-                          f"{s['worker_busy']:.0%}, driver CPU {s['driver_cpu_s']:.2f} s", flush=True)
+                    print(f"  live x{n} {balancer} round {rep}: {s['throughput_rps']:.1f} req/s, "
+                          f"p99 {s['p99_ms']:.0f} ms, workers busy {s['worker_busy']:.0%}, "
+                          f"driver CPU {s['driver_cpu_s']:.2f} s, {s['migrations']} migrations",
+                          flush=True)
     finally:
         if started:
             ray.shutdown()
     cost = _calibrated(CostModel.for_engine(catalog.host), probe, catalog, server, rate1)
-    for n in cfg.workers:
-        s = replay_cluster(trace, catalog, ClusterConfig(workers=n, backend="sim", balancer=cfg.balancer),
+    for n, balancer in cases:
+        s = replay_cluster(trace, catalog, ClusterConfig(workers=n, backend="sim", balancer=balancer,
+                                                         interval_s=cfg.interval_s),
                            server.serve_config(), cost=cost, progress=False).summary()
         rows.append(_row("sim", n, 0, s, rate, rate1))
     return _derived(pd.DataFrame(rows))
@@ -90,30 +124,38 @@ def _calibrated(cost: CostModel, probe: Trace, catalog, server: ServerConfig,
 
 
 def _row(backend: str, n: int, rep: int, s: dict, offered: float, rate1: float) -> dict:
-    return dict(backend=backend, workers=n, repeat=rep, offered_rps=offered, load_avg=os.getloadavg()[0],
-                worker_rate_rps=rate1, throughput_rps=s["throughput_rps"], p50_ms=s["p50_ms"],
-                p99_ms=s["p99_ms"], completed=s["completed"], rejected=s["rejected"],
-                failed=s["failed"], requests=s["requests"],
+    return dict(backend=backend, workers=n, balancer=s["balancer"], repeat=rep,
+                offered_rps=offered, load_avg=os.getloadavg()[0], worker_rate_rps=rate1,
+                throughput_rps=s["throughput_rps"], p50_ms=s["p50_ms"], p99_ms=s["p99_ms"],
+                completed=s["completed"], rejected=s["rejected"], failed=s["failed"],
+                requests=s["requests"], migrations=s["migrations"],
                 worker_busy=s.get("worker_busy", float("nan")),
                 driver_cpu_s=s.get("driver_cpu_s", float("nan")))
 
 
 def _derived(df: pd.DataFrame) -> pd.DataFrame:
-    """Medians per (backend, workers), spread, scaling over 1 worker and live vs sim."""
-    g = df.groupby(["backend", "workers"])
-    out = g.agg(throughput_rps=("throughput_rps", "median"), tput_min=("throughput_rps", "min"),
-                tput_max=("throughput_rps", "max"), p50_ms=("p50_ms", "median"),
-                p99_ms=("p99_ms", "median"), completed=("completed", "min"),
-                worker_busy=("worker_busy", "median"), driver_cpu_s=("driver_cpu_s", "median"),
-                requests=("requests", "first"), runs=("repeat", "size"),
-                offered_rps=("offered_rps", "first"), load_avg=("load_avg", "median"),
-                worker_rate_rps=("worker_rate_rps", "first")).reset_index()
-    one = out[out.workers == out.workers.min()].set_index("backend").throughput_rps
-    out["vs_one_worker"] = out.throughput_rps / out.backend.map(one)
-    sim = out[out.backend == "sim"].set_index("workers").throughput_rps
-    out["live_vs_sim"] = out.throughput_rps / out.workers.map(sim)
+    """Medians per (backend, workers, balancer), their spread, the ratio to the first case
+    of the same backend and live over sim."""
+    keys = ["backend", "workers", "balancer"]
+    out = df.groupby(keys, sort=False).agg(
+        throughput_rps=("throughput_rps", "median"), tput_min=("throughput_rps", "min"),
+        tput_max=("throughput_rps", "max"), p50_ms=("p50_ms", "median"),
+        p99_ms=("p99_ms", "median"), p99_min=("p99_ms", "min"), p99_max=("p99_ms", "max"),
+        completed=("completed", "min"), requests=("requests", "first"),
+        migrations=("migrations", "median"), worker_busy=("worker_busy", "median"),
+        driver_cpu_s=("driver_cpu_s", "median"), runs=("repeat", "size"),
+        offered_rps=("offered_rps", "first"), load_avg=("load_avg", "median"),
+        worker_rate_rps=("worker_rate_rps", "first")).reset_index()
+    first = out.groupby("backend", sort=False).throughput_rps.first()
+    out["vs_first"] = out.throughput_rps / out.backend.map(first)
+    sim = out[out.backend == "sim"].set_index(["workers", "balancer"]).throughput_rps
+    out["live_vs_sim"] = [t / sim.get((w, b), float("nan"))
+                          for t, w, b in zip(out.throughput_rps, out.workers, out.balancer)]
     return out
 
 
 def summary_lines(df: pd.DataFrame) -> list[str]:
-    return [df.round(3).to_string(index=False)]
+    cols = ["backend", "workers", "balancer", "throughput_rps", "tput_min", "tput_max", "p50_ms",
+            "p99_ms", "completed", "requests", "migrations", "worker_busy", "load_avg", "vs_first",
+            "live_vs_sim"]
+    return [df[[c for c in cols if c in df]].round(3).to_string(index=False)]

@@ -18,7 +18,7 @@ TRACE = generate_trace(TraceSpec(requests=600, rate=2500, tasks=8, alpha=1.5, se
 @pytest.fixture(scope="module")
 def catalog():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield host_catalog(TRACE, "bert-tiny", dtype=torch.float32).shuffled(1)
+    yield host_catalog(TRACE.tasks, "bert-tiny", dtype=torch.float32).shuffled(1)
     ray.shutdown()
 
 

@@ -2,6 +2,8 @@
 MiniLM (the real checkpoint shipped by a package), from which the catalog loads workers."""
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 import ray
 import torch
@@ -16,13 +18,13 @@ from pets.serving.dispatch import query_of
 from pets.serving.trace import Trace
 
 
-def host_catalog(trace: Trace, model: str = "bert-tiny", *, mix=PAPER_MIX, num_labels: int = 2,
-                 dtype: str | torch.dtype = "auto") -> Catalog:
-    """A catalog of `trace`'s tasks (PET types round-robin over `mix`) with their parameters,
-    on `model`: a preset name or 'minilm'; workers serve in the host's dtype."""
+def host_catalog(tasks: Iterable[str], model: str = "bert-tiny", *, mix=PAPER_MIX,
+                 num_labels: int = 2, dtype: str | torch.dtype = "auto") -> Catalog:
+    """A catalog of `tasks` (PET types round-robin over `mix`) with their parameters, on
+    `model`: a preset name or 'minilm'; workers serve in the host's dtype."""
     make = pets.PetsEngine.from_pretrained if model in MINILM_ALIASES else pets.PetsEngine.from_preset
     engine = make(model, dtype=dtype)
-    for i, task in enumerate(trace.tasks):
+    for i, task in enumerate(tasks):
         engine.add_task(pets.TaskSpec(name=task, num_labels=num_labels, **mix[i % len(mix)]))
     return Catalog.from_engine(engine)
 
