@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 import pandas as pd
 
 from pets.batching.cost import CostModel
-from pets.cluster import ClusterConfig, replay_cluster
+from pets.cluster import ClusterConfig, Fault, replay_cluster
 from pets.cluster.live import LiveConfig, replay_live
 from pets.cluster.live.hosts import host_catalog, service_rate
 from pets.errors import InvalidSpecError
@@ -28,22 +28,36 @@ from pets.serving import Trace, TraceSpec, generate_trace
 from pets.server.config import ServerConfig
 
 
-def _cases_scaling(cfg: "ClusterLiveConfig") -> Iterator[tuple[int, str]]:
-    return ((n, cfg.balancers[0]) for n in cfg.workers)
+@dataclass(frozen=True)
+class Case:
+    """One side of a comparison: how many actors, which balancer, which actors die when."""
+
+    workers: int
+    balancer: str
+    faults: tuple[Fault, ...] = ()
 
 
-def _cases_skew(cfg: "ClusterLiveConfig") -> Iterator[tuple[int, str]]:
-    return ((max(cfg.workers), b) for b in cfg.balancers)
+def _cases_scaling(cfg: "ClusterLiveConfig") -> Iterator[Case]:
+    return (Case(n, cfg.balancers[0]) for n in cfg.workers)
 
 
-# part -> the (workers, balancer) cases of one round
-PARTS: dict[str, Callable[["ClusterLiveConfig"], Iterator[tuple[int, str]]]] = {
-    "scaling": _cases_scaling, "skew": _cases_skew}
+def _cases_skew(cfg: "ClusterLiveConfig") -> Iterator[Case]:
+    return (Case(max(cfg.workers), b) for b in cfg.balancers)
+
+
+def _cases_fault(cfg: "ClusterLiveConfig") -> Iterator[Case]:
+    n = max(cfg.workers)
+    return (Case(n, cfg.balancers[0], faults) for faults in ((), (Fault(cfg.fault_at_s, n - 1),)))
+
+
+# part -> the cases of one round
+PARTS: dict[str, Callable[["ClusterLiveConfig"], Iterator[Case]]] = {
+    "scaling": _cases_scaling, "skew": _cases_skew, "fault": _cases_fault}
 
 
 @dataclass(frozen=True, kw_only=True)
 class ClusterLiveConfig:
-    part: str = "scaling"            # scaling | skew
+    part: str = "scaling"            # scaling | skew | fault
     model: str = "minilm"            # a preset name or "minilm" (the real checkpoint)
     workers: tuple[int, ...] = (1, 2)  # scaling: each count; skew: the largest
     balancers: tuple[str, ...] = ("replicate",)  # scaling: one; skew: compared side by side
@@ -55,6 +69,7 @@ class ClusterLiveConfig:
     policy: str = "best"
     max_batch: int = 32
     interval_s: float = 0.25         # the balancer's period (wall clock)
+    fault_at_s: float = 1.0          # fault: the last actor is killed this long after the start
     repeats: int = 3
     seed: int = 0
 
@@ -68,6 +83,8 @@ SCALES = {
     "tiny": ClusterLiveConfig(model="bert-tiny", requests=3000),
     "skew": ClusterLiveConfig(part="skew", workers=(2,), balancers=("static", "migrate"), tasks=64,
                               alpha=1.2, requests=1200, load=1.5),
+    "fault": ClusterLiveConfig(part="fault", workers=(2,), balancers=("static",), load=1.0,
+                               requests=600),
 }
 
 
@@ -92,12 +109,13 @@ def run_cluster_live(cfg: ClusterLiveConfig = SCALES["quick"], *, progress: bool
         trace = generate_trace(replace(spec, requests=cfg.requests, rate=rate, seed=cfg.seed + 1))
         rows = []
         for rep in range(cfg.repeats):
-            for n, balancer in cases:
+            for case in cases:
                 s = replay_live(trace, catalog, LiveConfig(
-                    workers=n, balancer=balancer, server=server, interval_s=cfg.interval_s)).summary()
-                rows.append(_row("ray-live", n, rep, s, rate, rate1))
+                    workers=case.workers, balancer=case.balancer, faults=case.faults, server=server,
+                    interval_s=cfg.interval_s)).summary()
+                rows.append(_row("ray-live", case, rep, s, rate, rate1))
                 if progress:
-                    print(f"  live x{n} {balancer} round {rep}: {s['throughput_rps']:.1f} req/s, "
+                    print(f"  live {_label(case)} round {rep}: {s['throughput_rps']:.1f} req/s, "
                           f"p99 {s['p99_ms']:.0f} ms, workers busy {s['worker_busy']:.0%}, "
                           f"driver CPU {s['driver_cpu_s']:.2f} s, {s['migrations']} migrations",
                           flush=True)
@@ -105,11 +123,11 @@ def run_cluster_live(cfg: ClusterLiveConfig = SCALES["quick"], *, progress: bool
         if started:
             ray.shutdown()
     cost = _calibrated(CostModel.for_engine(catalog.host), probe, catalog, server, rate1)
-    for n, balancer in cases:
-        s = replay_cluster(trace, catalog, ClusterConfig(workers=n, backend="sim", balancer=balancer,
-                                                         interval_s=cfg.interval_s),
-                           server.serve_config(), cost=cost, progress=False).summary()
-        rows.append(_row("sim", n, 0, s, rate, rate1))
+    for case in cases:
+        s = replay_cluster(trace, catalog, ClusterConfig(
+            workers=case.workers, backend="sim", balancer=case.balancer, faults=case.faults,
+            interval_s=cfg.interval_s), server.serve_config(), cost=cost, progress=False).summary()
+        rows.append(_row("sim", case, 0, s, rate, rate1))
     return _derived(pd.DataFrame(rows))
 
 
@@ -123,8 +141,15 @@ def _calibrated(cost: CostModel, probe: Trace, catalog, server: ServerConfig,
     return replace(cost, scale=cost.scale * s["throughput_rps"] / rate1)
 
 
-def _row(backend: str, n: int, rep: int, s: dict, offered: float, rate1: float) -> dict:
-    return dict(backend=backend, workers=n, balancer=s["balancer"], repeat=rep,
+def _label(case: Case) -> str:
+    killed = "".join(f", kill {f.worker} at {f.at_s:g}s" for f in case.faults)
+    return f"x{case.workers} {case.balancer}{killed}"
+
+
+def _row(backend: str, case: Case, rep: int, s: dict, offered: float, rate1: float) -> dict:
+    return dict(backend=backend, workers=case.workers, balancer=case.balancer,
+                faults=len(case.faults), repeat=rep, recovery_s=s.get("recovery_s", float("nan")),
+                detect_s=s.get("detect_s", float("nan")), rerouted=s["rerouted"],
                 offered_rps=offered, load_avg=os.getloadavg()[0], worker_rate_rps=rate1,
                 throughput_rps=s["throughput_rps"], p50_ms=s["p50_ms"], p99_ms=s["p99_ms"],
                 completed=s["completed"], rejected=s["rejected"], failed=s["failed"],
@@ -136,26 +161,28 @@ def _row(backend: str, n: int, rep: int, s: dict, offered: float, rate1: float) 
 def _derived(df: pd.DataFrame) -> pd.DataFrame:
     """Medians per (backend, workers, balancer), their spread, the ratio to the first case
     of the same backend and live over sim."""
-    keys = ["backend", "workers", "balancer"]
+    keys = ["backend", "workers", "balancer", "faults"]
     out = df.groupby(keys, sort=False).agg(
         throughput_rps=("throughput_rps", "median"), tput_min=("throughput_rps", "min"),
         tput_max=("throughput_rps", "max"), p50_ms=("p50_ms", "median"),
         p99_ms=("p99_ms", "median"), p99_min=("p99_ms", "min"), p99_max=("p99_ms", "max"),
         completed=("completed", "min"), requests=("requests", "first"),
         migrations=("migrations", "median"), worker_busy=("worker_busy", "median"),
+        recovery_s=("recovery_s", "median"), detect_s=("detect_s", "median"),
+        rerouted=("rerouted", "median"),
         driver_cpu_s=("driver_cpu_s", "median"), runs=("repeat", "size"),
         offered_rps=("offered_rps", "first"), load_avg=("load_avg", "median"),
         worker_rate_rps=("worker_rate_rps", "first")).reset_index()
     first = out.groupby("backend", sort=False).throughput_rps.first()
     out["vs_first"] = out.throughput_rps / out.backend.map(first)
-    sim = out[out.backend == "sim"].set_index(["workers", "balancer"]).throughput_rps
-    out["live_vs_sim"] = [t / sim.get((w, b), float("nan"))
-                          for t, w, b in zip(out.throughput_rps, out.workers, out.balancer)]
+    sim = out[out.backend == "sim"].set_index(keys[1:]).throughput_rps
+    out["live_vs_sim"] = [t / sim.get(k, float("nan")) for t, k in
+                          zip(out.throughput_rps, out[keys[1:]].itertuples(index=False, name=None))]
     return out
 
 
 def summary_lines(df: pd.DataFrame) -> list[str]:
-    cols = ["backend", "workers", "balancer", "throughput_rps", "tput_min", "tput_max", "p50_ms",
-            "p99_ms", "completed", "requests", "migrations", "worker_busy", "load_avg", "vs_first",
+    cols = ["backend", "workers", "balancer", "faults", "throughput_rps", "tput_min", "tput_max", "p50_ms",
+            "p99_ms", "completed", "requests", "migrations", "rerouted", "recovery_s", "worker_busy", "load_avg", "vs_first",
             "live_vs_sim"]
     return [df[[c for c in cols if c in df]].round(3).to_string(index=False)]
