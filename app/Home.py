@@ -12,8 +12,9 @@ from lib.ui import human_bytes, page
 
 PAGES = Path(__file__).parent / "pages"
 BLURBS = {
-    "Tasks": "pick the backbone, add PET tasks of any type (or upload task folders and PEFT "
-             "adapters), see what each costs in memory, run a sentence under several tasks at once",
+    "Tasks": "serve the trained task zoo (MiniLM) or train your own task in the background, "
+             "add random PET tasks of any type (or upload task folders and PEFT adapters), see "
+             "what each costs in memory, run a sentence under several tasks at once",
     "Replay": "replay a shipped, generated or uploaded request trace against pets, seqs, peft "
               "and base, with live throughput, queue and latency charts and a latency SLO",
     "Scalability": "throughput and memory as the number of tasks grows: pets against one dense "

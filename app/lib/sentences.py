@@ -17,10 +17,17 @@ class TaskOutput:
     pet: str
     probs: np.ndarray | None  # softmax of the logits; None when the task has no head
     pooled: np.ndarray  # [hidden]
+    label_names: tuple[str, ...] = ()  # one per class, in logit order ("0", "1"... when unnamed)
 
     @property
-    def label(self) -> int | None:
+    def label_index(self) -> int | None:
         return None if self.probs is None else int(self.probs.argmax())
+
+    @property
+    def label(self) -> str | None:
+        """The predicted class's name."""
+        i = self.label_index
+        return None if i is None else self.label_names[i]
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,8 @@ def run_sentence(engine: pets.PetsEngine, ids: list[int], tasks: list[str],
     seconds = time.perf_counter() - start
     outputs = []
     for task, r in zip(tasks, results):
+        spec = engine.tasks[task]
         probs = None if r.logits is None else torch.softmax(r.logits.float(), -1).cpu().numpy()
-        outputs.append(TaskOutput(task, engine.tasks[task].pet, probs, r.pooled.float().cpu().numpy()))
+        names = tuple(spec.label_name(i) for i in range(spec.num_labels))
+        outputs.append(TaskOutput(task, spec.pet, probs, r.pooled.float().cpu().numpy(), names))
     return SentenceRun(tokens or [], outputs, seconds)

@@ -1,9 +1,8 @@
-"""Tasks: the backbone, the loaded PET tasks and their memory, add / upload / remove tasks,
-and one sentence run under several tasks at once."""
+"""Tasks: the backbone, the loaded PET tasks (on MiniLM the trained zoo from the start) and
+their memory, one sentence run under several tasks at once, training a new task, and
+add / upload / remove tasks."""
 from __future__ import annotations
 
-import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
 
 import pets
@@ -11,12 +10,13 @@ import pets.viz
 from pets.demo import DEMO_TASKS
 from pets.pet import get_method, method_names
 
-from lib import provenance
-from lib.backbones import CHOICES, tokenize, tokenizer
-from lib.sentences import SentenceRun, run_sentence
-from lib.state import Workspace, switch_backbone, workspace
+from lib import provenance, zoo
+from lib.backbones import CHOICES
+from lib.sentence_view import sentence_box
+from lib.state import Workspace, load_zoo, switch_backbone, workspace
 from lib.taskfiles import export_zip, import_zip
 from lib.tasks import fields_for, memory_summary, spec_from_form, task_table
+from lib.train_view import collect, train_section
 from lib.ui import human_bytes, page, user_errors
 
 page("Tasks", ":material/extension:")
@@ -27,7 +27,9 @@ def backbone_picker(ws: Workspace) -> None:
     keys = list(CHOICES)
     key = st.selectbox("Backbone", keys, index=keys.index(ws.backbone), key="backbone",
                        format_func=lambda k: CHOICES[k].label,
-                       help="Switching re-creates your tasks on the new backbone from their specs.")
+                       help="Switching re-creates your tasks on the new backbone from their specs (random "
+                            "parameters); trained tasks get their trained parameters back on "
+                            "the backbone they were trained on.")
     with user_errors():
         switch_backbone(ws, key)
     for note in ws.notes:
@@ -84,7 +86,7 @@ def upload_and_remove(ws: Workspace) -> None:
     c1, c2 = st.columns(2)
     if c1.button("Remove", key="remove_button", disabled=not gone):
         for name in gone:
-            ws.engine.remove_task(name)
+            ws.remove(name)
         st.success(f"Removed {', '.join(gone)}.")
         st.rerun()
     if names:
@@ -109,26 +111,61 @@ def task_overview(ws: Workspace) -> None:
     c[3].metric("One dense copy per task", human_bytes(mem["dense_total"]) if n else "none",
                 help=f"{mem['saving']:.1f}x what PetS holds" if n else "no tasks loaded")
     if not eng.tasks:
-        st.info("No tasks yet: add one below, upload one, or load the demo tasks.")
-        if st.button("Load the five demo tasks", key="demo_tasks"):
-            with user_errors():
-                for spec in DEMO_TASKS:
-                    if spec.name not in eng.tasks:
-                        eng.add_task(spec)
-                st.rerun()
+        st.info("No tasks yet: train one or add one below, upload one, or load the demo tasks"
+                + (" or the trained zoo." if zoo.fits(ws.backbone) and zoo.zoo_tasks() else "."))
+    loaders(ws)
+    if not eng.tasks:
         return
     random_notice(ws)
-    table = task_table(eng)
-    table.insert(2, "parameters", [provenance.origin(eng, t) for t in table.task])
-    st.dataframe(table, hide_index=True, key="task_table",
+    st.dataframe(table_with_origins(ws), hide_index=True, key="task_table",
                  column_config={
                      "params": st.column_config.NumberColumn(format="%d"),
                      "bytes": st.column_config.NumberColumn(format="%d"),
+                     "test accuracy": st.column_config.NumberColumn(
+                         format="percent", help="trained tasks: accuracy on their data set's "
+                                                "held-out test split"),
                      "share of memory": st.column_config.ProgressColumn(
                          format="percent", min_value=0.0, max_value=1.0),
                      "vs dense copy": st.column_config.NumberColumn(format="percent"),
                  })
     st.plotly_chart(pets.viz.memory_bars(eng), key="memory_chart")
+
+
+def table_with_origins(ws: Workspace):
+    """The task table with where each task's parameters came from, and for trained tasks
+    their data set and test accuracy."""
+    table = task_table(ws.engine)
+    origins = [provenance.details(ws.engine, t) for t in table.task]
+    table.insert(2, "parameters", [o.kind for o in origins])
+    table.insert(3, "data set", [o.data for o in origins])
+    table.insert(4, "test accuracy", [o.test_accuracy for o in origins])
+    return table
+
+
+def loaders(ws: Workspace) -> None:
+    """The demo tasks (random parameters) and the trained zoo (MiniLM only), one click each."""
+    eng = ws.engine
+    trained = zoo.zoo_tasks()
+    c1, c2 = st.columns(2)
+    if c1.button("Load the five demo tasks", key="demo_tasks",
+                 disabled=all(s.name in eng.tasks for s in DEMO_TASKS),
+                 help="random parameters (not trained): they show the machinery and its cost"):
+        with user_errors():
+            for spec in DEMO_TASKS:
+                if spec.name not in eng.tasks:
+                    eng.add_task(spec)
+            st.rerun()
+    if not trained:
+        c2.caption(f"No trained zoo in {zoo.zoo_dir()} (build it with `pets zoo`).")
+    elif not zoo.fits(ws.backbone):
+        c2.info(zoo.cannot_load(ws.backbone), icon=":material/block:")
+    else:
+        todo = zoo.missing(eng)
+        if c2.button(f"Load the trained zoo ({len(todo)} of {len(trained)} tasks)" if todo
+                     else "The trained zoo is loaded", key="zoo_tasks", disabled=not todo,
+                     help=", ".join(t.name for t in trained)):
+            if load_zoo(ws):
+                st.rerun()
 
 
 def random_notice(ws: Workspace) -> None:
@@ -142,58 +179,20 @@ def random_notice(ws: Workspace) -> None:
         " The backbone's weights are random too (a preset shape, no checkpoint)."
     st.warning(f"**{which} have random parameters, not trained ones.** Their labels and "
                "probabilities mean nothing: they show that every task runs in one batch and "
-               "what it costs, not what a fine-tuned task would answer. Upload a trained task "
-               f"folder or PEFT adapter to see real predictions.{backbone}",
+               "what it costs, not what a fine-tuned task would answer. Load the trained zoo "
+               "(MiniLM), train a task below, or upload a trained task folder or PEFT adapter "
+               f"to see real predictions.{backbone}",
                icon=":material/casino:")
 
 
-def sentence_box(ws: Workspace) -> None:
-    st.subheader("One sentence, several tasks, one batch")
-    names = list(ws.engine.tasks)
-    if not names:
-        st.caption("Add tasks to run a sentence under them.")
-        return
-    text = st.text_area("Sentence", "A gripping, beautifully acted film.", key="sentence")
-    chosen = st.multiselect("Tasks", names, default=names[:4], key="sentence_tasks")
-    if st.button("Run", key="sentence_run", type="primary"):
-        with user_errors():
-            ids = tokenize(text, ws.engine.config.max_position_embeddings)
-            st.session_state["sentence_result"] = run_sentence(
-                ws.engine, ids, chosen, tokenizer().convert_ids_to_tokens(ids))
-    result: SentenceRun | None = st.session_state.get("sentence_result")
-    if result is None:
-        return
-    if any(o.task not in ws.engine.tasks for o in result.outputs):
-        st.caption("Tasks changed since the last run: press Run again.")
-        return
-    st.caption(f"{len(result.tokens)} tokens: `{' '.join(result.tokens)}` · "
-               f"{len(result.outputs)} queries in one mixed batch, {result.seconds * 1e3:.1f} ms")
-    per_row = 4
-    for start in range(0, len(result.outputs), per_row):
-        for col, out in zip(st.columns(per_row), result.outputs[start:start + per_row]):
-            with col:
-                st.markdown(f"**{out.task}** · {out.pet}")
-                if out.probs is None:
-                    st.metric("pooled norm", f"{float((out.pooled ** 2).sum() ** 0.5):.3f}",
-                              help="this task has no classifier head")
-                    continue
-                st.metric("label", out.label, f"p = {out.probs.max():.2f}", delta_color="off")
-                if provenance.origin(ws.engine, out.task) == provenance.RANDOM:
-                    st.caption("random parameters (not trained): the label means nothing")
-                fig = go.Figure(go.Bar(x=[str(i) for i in range(len(out.probs))], y=out.probs))
-                fig.update_layout(height=180, margin=dict(l=0, r=0, t=10, b=0),
-                                  yaxis=dict(range=[0, 1], title="p"),
-                                  xaxis=dict(type="category", title="label"))
-                st.plotly_chart(fig, key=f"probs_{out.task}")
-    if len(result.outputs) > 1:
-        sim = result.similarity()
-        fig = px.imshow(sim, zmin=-1, zmax=1, color_continuous_scale="RdBu", text_auto=".2f",
-                        title="Cosine similarity of the pooled outputs")
-        st.plotly_chart(fig, key="similarity")
-
-
 backbone_picker(ws)
+collect(ws)  # a finished training run's task joins the engine before the table is drawn
 overview = st.container()
+st.divider()
+sentence_box(ws)
+st.divider()
+train_section(ws)
+st.divider()
 left, right = st.columns(2)
 with left:
     add_task_form(ws)
@@ -201,5 +200,3 @@ with right:
     upload_and_remove(ws)
 with overview:
     task_overview(ws)
-st.divider()
-sentence_box(ws)

@@ -16,6 +16,12 @@ os.environ["PETS_DASHBOARD_BACKBONE"] = "bert-tiny"
 TIMEOUT_S = 120
 
 
+@pytest.fixture(autouse=True)
+def no_zoo(monkeypatch, tmp_path):
+    """No trained zoo unless a test builds one (data/tasks/ must not leak into page tests)."""
+    monkeypatch.setenv("PETS_ZOO_DIR", str(tmp_path / "no-zoo"))
+
+
 def page_path(name: str) -> str:
     """Absolute path of an app script: 'Home' or a page stem like '1_Tasks'."""
     return str(APP / "Home.py") if name == "Home" else str(APP / "pages" / f"{name}.py")
@@ -47,3 +53,41 @@ def finish_job(at, key: str):
 
 def errors(at) -> list[str]:
     return [e.value for e in at.error]
+
+
+MINILM = "all-MiniLM-L6-v2"
+
+
+def tiny_csv(rows_per_class: int = 30, classes: tuple[str, ...] = ("neg", "pos")) -> bytes:
+    """A small separable `text,label` CSV (enough rows per class for every split)."""
+    words = {"neg": "an awful dull and terrible movie", "pos": "a lovely great and moving film"}
+    lines = ["text,label"]
+    for c in classes:
+        lines += [f"{words.get(c, c + ' text')} number {i},{c}" for i in range(rows_per_class)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture(scope="session")
+def tiny_zoo(tmp_path_factory):
+    """Two zoo tasks trained in seconds on MiniLM (names the zoo knows, tiny bundled subsets):
+    movies-lora (negative/positive) and source-lora (the four sources)."""
+    from pets.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("zoo")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for pet, data, name in (("lora", "movies", "movies-lora"), ("lora", "source", "source-lora")):
+            train(TrainConfig(pet=pet, data=data, name=name, max_train=40, max_eval=40, max_len=16,
+                              epochs=1, batch_size=16), out=root / name, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    return root
+
+
+@pytest.fixture
+def minilm_zoo(monkeypatch, tiny_zoo):
+    """The dashboard starts on MiniLM with the tiny zoo."""
+    monkeypatch.setenv("PETS_DASHBOARD_BACKBONE", MINILM)
+    monkeypatch.setenv("PETS_ZOO_DIR", str(tiny_zoo))
+    return tiny_zoo
