@@ -37,12 +37,19 @@ class TaskCatalog:
         self._lock = threading.Lock()
 
     def label_names(self, task: str) -> list[str] | None:
-        return self._labels.get(task)
+        """The names given when the task was added, else those its task file carries."""
+        if task in self._labels:
+            return self._labels[task]
+        try:
+            labels = self.scheduler.engine.task(task).labels
+        except UnknownTaskError:
+            return None
+        return list(labels) if labels else None
 
     def info(self, name: str) -> TaskInfo:
         eng = self.scheduler.engine
         spec = eng.task(name)
-        hyper = {k: v for k, v in spec.to_dict().items() if k not in ("name", "pet", "num_labels")}
+        hyper = {k: v for k, v in spec.to_dict().items() if k not in ("name", "pet", "num_labels", "labels")}
         return TaskInfo(name, spec.pet, hyper, spec.num_labels, self.label_names(name),
                         eng.task_bytes(name))
 

@@ -143,3 +143,19 @@ def test_a_seqs_server_answers_like_the_engine(engine):
     want = _infer(engine, "adapter", [tokenize(t) for t in TEXTS])
     for g, w in zip(got["results"], want):
         np.testing.assert_allclose(g["logits"], w.logits.tolist(), atol=1e-4, rtol=0)
+
+
+def test_a_task_file_with_label_names_answers_with_them(client):
+    """A trained task's folder carries its label names (pet.json "labels"); the API uses them."""
+    from pets.server.taskzip import export_zip
+
+    src = pets.PetsEngine.from_preset("bert-tiny", dtype="float32", seed=0)
+    src.add_task(pets.TaskSpec(name="named", pet="bitfit", num_labels=2,
+                               labels=("negative", "positive")))
+    resp = client.post("/v1/tasks?filename=named.zip", content=export_zip(src, "named"),
+                       headers={"content-type": "application/zip"})
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["label_names"] == ["negative", "positive"]
+    got = client.post("/v1/classify", json={"task": "named", "text": "a fine film"}).json()
+    assert got["results"][0]["label_name"] in ("negative", "positive")
+    assert client.delete("/v1/tasks/named").status_code == 200
