@@ -193,3 +193,22 @@ def use_notebook_renderer() -> str:
 
     pio.renderers.default = NOTEBOOK_RENDERER
     return NOTEBOOK_RENDERER
+
+
+def accuracy_vs_bytes(df: pd.DataFrame) -> go.Figure:
+    """`pets bench pet-accuracy`: test accuracy against bytes per task (log), one colour
+    per method, one symbol per data set; full fine-tuning is the dense reference."""
+    fig = go.Figure()
+    datasets = list(dict.fromkeys(df.data))
+    for i, method in enumerate(dict.fromkeys(df.method)):
+        part = df[df.method == method]
+        fig.add_trace(go.Scatter(
+            x=part.bytes / 2**20, y=part.test_accuracy, mode="markers", name=method,
+            marker=dict(size=11, color=COLORS[i % len(COLORS)],
+                        symbol=[SYMBOLS[datasets.index(d) % len(SYMBOLS)] for d in part.data]),
+            text=part.data, hovertemplate="%{text}: %{y:.3f} at %{x:.2f} MiB"))
+    fig.update_layout(xaxis_type="log", xaxis_title="bytes per task, MiB (log scale)",
+                      yaxis_title="test accuracy",
+                      title="PET accuracy vs storage (symbols: " + ", ".join(
+                          f"{d} {SYMBOLS[i % len(SYMBOLS)]}" for i, d in enumerate(datasets)) + ")")
+    return fig
