@@ -35,6 +35,7 @@ class Case:
     workers: int
     balancer: str
     faults: tuple[Fault, ...] = ()
+    system: str = "pets"           # pets: our live cluster; serve: the Ray Serve multiplexing peer
 
 
 def _cases_scaling(cfg: "ClusterLiveConfig") -> Iterator[Case]:
@@ -42,13 +43,32 @@ def _cases_scaling(cfg: "ClusterLiveConfig") -> Iterator[Case]:
 
 
 def _cases_skew(cfg: "ClusterLiveConfig") -> Iterator[Case]:
-    return (Case(max(cfg.workers), b) for b in cfg.balancers)
+    n = max(cfg.workers)
+    yield from (Case(n, b) for b in cfg.balancers)
+    yield from (Case(n, PEER_BALANCER, system=p) for p in cfg.peers)
 
 
 def _cases_fault(cfg: "ClusterLiveConfig") -> Iterator[Case]:
     n = max(cfg.workers)
     return (Case(n, cfg.balancers[0], faults) for faults in ((), (Fault(cfg.fault_at_s, n - 1),)))
 
+
+def _run_pets(trace, catalog, case: Case, cfg: "ClusterLiveConfig", server: ServerConfig) -> dict:
+    return replay_live(trace, catalog, LiveConfig(
+        workers=case.workers, balancer=case.balancer, faults=case.faults, server=server,
+        interval_s=cfg.interval_s)).summary()
+
+
+def _run_serve(trace, catalog, case: Case, cfg: "ClusterLiveConfig", server: ServerConfig) -> dict:
+    from pets.cluster.live.serve_peer import ServePeerConfig, replay_serve
+
+    return replay_serve(trace, catalog, ServePeerConfig(replicas=case.workers,
+                                                        max_batch=server.max_batch)).summary()
+
+
+PEER_BALANCER = "serve-multiplex"
+# system -> how one live case runs
+SYSTEMS: dict[str, Callable[..., dict]] = {"pets": _run_pets, "serve": _run_serve}
 
 # part -> the cases of one round
 PARTS: dict[str, Callable[["ClusterLiveConfig"], Iterator[Case]]] = {
@@ -70,19 +90,23 @@ class ClusterLiveConfig:
     max_batch: int = 32
     interval_s: float = 0.25         # the balancer's period (wall clock)
     fault_at_s: float = 1.0          # fault: the last actor is killed this long after the start
+    peers: tuple[str, ...] = ()      # skew: peer systems run beside ("serve": Ray Serve multiplexing)
     repeats: int = 3
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.part not in PARTS:
             raise InvalidSpecError(f"unknown part {self.part!r}; choose one of {sorted(PARTS)}")
+        unknown = sorted(set(self.peers) - set(SYSTEMS))
+        if unknown:
+            raise InvalidSpecError(f"unknown peers {unknown}; choose from {sorted(SYSTEMS)}")
 
 
 SCALES = {
     "quick": ClusterLiveConfig(),
     "tiny": ClusterLiveConfig(model="bert-tiny", requests=3000),
     "skew": ClusterLiveConfig(part="skew", workers=(2,), balancers=("static", "migrate"), tasks=64,
-                              alpha=1.2, requests=1200, load=1.5),
+                              alpha=1.2, requests=1200, load=1.5, peers=("serve",)),
     "fault": ClusterLiveConfig(part="fault", workers=(2,), balancers=("static",), load=1.0,
                                requests=600),
 }
@@ -110,10 +134,8 @@ def run_cluster_live(cfg: ClusterLiveConfig = SCALES["quick"], *, progress: bool
         rows = []
         for rep in range(cfg.repeats):
             for case in cases:
-                s = replay_live(trace, catalog, LiveConfig(
-                    workers=case.workers, balancer=case.balancer, faults=case.faults, server=server,
-                    interval_s=cfg.interval_s)).summary()
-                rows.append(_row("ray-live", case, rep, s, rate, rate1))
+                s = SYSTEMS[case.system](trace, catalog, case, cfg, server)
+                rows.append(_row(s["backend"], case, rep, s, rate, rate1))
                 if progress:
                     print(f"  live {_label(case)} round {rep}: {s['throughput_rps']:.1f} req/s, "
                           f"p99 {s['p99_ms']:.0f} ms, workers busy {s['worker_busy']:.0%}, "
@@ -123,7 +145,7 @@ def run_cluster_live(cfg: ClusterLiveConfig = SCALES["quick"], *, progress: bool
         if started:
             ray.shutdown()
     cost = _calibrated(CostModel.for_engine(catalog.host), probe, catalog, server, rate1)
-    for case in cases:
+    for case in (c for c in cases if c.system == "pets"):
         s = replay_cluster(trace, catalog, ClusterConfig(
             workers=case.workers, backend="sim", balancer=case.balancer, faults=case.faults,
             interval_s=cfg.interval_s), server.serve_config(), cost=cost, progress=False).summary()
@@ -173,8 +195,9 @@ def _derived(df: pd.DataFrame) -> pd.DataFrame:
         driver_cpu_s=("driver_cpu_s", "median"), runs=("repeat", "size"),
         offered_rps=("offered_rps", "first"), load_avg=("load_avg", "median"),
         worker_rate_rps=("worker_rate_rps", "first")).reset_index()
-    first = out.groupby("backend", sort=False).throughput_rps.first()
-    out["vs_first"] = out.throughput_rps / out.backend.map(first)
+    side = out.backend.map(lambda b: "sim" if b == "sim" else "live")  # serve peer: beside live
+    first = out.groupby(side, sort=False).throughput_rps.first()
+    out["vs_first"] = out.throughput_rps / side.map(first)
     sim = out[out.backend == "sim"].set_index(keys[1:]).throughput_rps
     out["live_vs_sim"] = [t / sim.get(k, float("nan")) for t, k in
                           zip(out.throughput_rps, out[keys[1:]].itertuples(index=False, name=None))]

@@ -48,7 +48,7 @@ class LiveReport(ClusterReport):
 
     def summary(self) -> dict:
         s = super().summary()
-        s.update(backend="ray-live", driver_cpu_s=self.driver_cpu_s, stale=self.stale,
+        s.update(driver_cpu_s=self.driver_cpu_s, stale=self.stale,
                  worker_busy=sum(self.batch_s) / (len(self.batch_s) * self.span_s)
                  if self.batch_s and self.span_s > 0 else float("nan"),
                  recovery_s=max((d.recovery_s for d in self.deaths), default=float("nan")),
