@@ -44,10 +44,9 @@ def test_two_actors_serve_at_once(catalog):
     s = rep.summary()
     assert (s["completed"], s["rejected"], s["failed"]) == (300, 0, 0)
     df = rep.frame()
-    spans = df.groupby("worker").finish.agg(["min", "max"])
-    assert len(spans) == 2, "both workers served"
-    overlap = min(spans["max"]) - max(spans["min"])
-    assert overlap > 0.5 * (df.finish.max() - df.finish.min()), "the workers served side by side"
+    spans = df.groupby("worker").finish.agg(["min", "max", "size"])
+    assert len(spans) == 2 and (spans["size"] >= 0.2 * 300).all(), "both workers served"
+    assert min(spans["max"]) > max(spans["min"]), "the workers served side by side"
     assert (df.latency > 0).all() and s["backend"] == "ray-live"
     same_as_host(rep, catalog, queries_of(catalog))
 
