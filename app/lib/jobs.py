@@ -19,11 +19,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import queue as queue_mod
+import sys
 import threading
 import time
 import traceback
+import types
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pets
 
@@ -92,7 +95,8 @@ class Job:
         job._queue, job._remote_cancel = ctx.Queue(), ctx.Event()
         job._process = ctx.Process(target=_child, args=(work, args, job._queue, job._remote_cancel),
                                    name=f"job-{name}", daemon=True)
-        job._process.start()
+        with _bare_main():
+            job._process.start()
         job._thread = threading.Thread(target=job._drain, name=f"job-{name}-drain", daemon=True)
         job._thread.start()
         return job
@@ -183,6 +187,26 @@ class RemoteJob:
     @property
     def stopping(self) -> bool:
         return self._cancel.is_set()
+
+
+_MAIN_LOCK = threading.Lock()
+
+
+@contextmanager
+def _bare_main() -> Iterator[None]:
+    """Streamlit runs a page as sys.modules['__main__'] with the page's __file__, and a spawn
+    child re-runs its parent's __main__ file as __mp_main__: the whole page again, outside
+    Streamlit (a backbone loaded for nothing, session-state warnings). While the process
+    starts, __main__ is a bare module, so the child imports only what the work needs (work
+    functions live in lib modules, never in a page)."""
+    with _MAIN_LOCK:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
 
 
 def _child(work: Callable[..., Any], args: tuple, queue, cancel) -> None:

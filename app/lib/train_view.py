@@ -36,8 +36,8 @@ def train_section(ws: Workspace) -> None:
     st.caption("Fine-tune a new PET task on the session's backbone (frozen) with its method's "
                "recipe, on a bundled data set (VADER corpus, Hutto & Gilbert 2014) or your own "
                "CSV (`text,label` header) or JSONL file. It trains in the background; when it "
-               "is done it is served next to the other tasks. Full fine-tuning is not offered: "
-               "it writes a dense model, not a task.")
+               "is done it is served next to the other tasks. Fewer rows and epochs train "
+               "faster. Full fine-tuning is not offered: it writes a dense model, not a task.")
     if not CHOICES[ws.backbone].pretrained:
         st.caption(f":material/warning: {ws.backbone}'s weights are random: a task trains on "
                    "it, but learns little. Pick the MiniLM backbone for a real task.")
@@ -50,14 +50,15 @@ def train_section(ws: Workspace) -> None:
 def form(ws: Workspace) -> None:
     with st.form("train_task"):
         c = st.columns(3)
-        pet = c[0].selectbox("PET type", trainable_pets(), key="train_pet")
+        pet = c[0].selectbox("PET type", trainable_pets(), key="train_pet",
+                                index=trainable_pets().index("lora"))
         dataset = c[1].selectbox("Data set", dataset_names(), key="train_data",
                                  help="movies, tweets, nyt, amazon: binary sentiment (near-"
                                       "neutral ratings dropped); source: which of the four")
         upload = c[2].file_uploader("or your own file (it replaces the data set)",
                                     type=["csv", "jsonl"], key="train_upload")
         c = st.columns(4)
-        name = c[0].text_input("Task name", key="train_name", placeholder="<data>-<pet>")
+        name = c[0].text_input("Name of the new task", key="train_name", placeholder="<data>-<pet>")
         epochs = c[1].number_input("Epochs", value=3, step=1, key="train_epochs")
         max_train = c[2].number_input("Max training rows (0 = all)", value=1000, step=100,
                                       key="train_max_train", help="a stratified sample: quicker")
@@ -142,5 +143,6 @@ def curve(live: dict, epochs: int) -> go.Figure:
                       legend=dict(orientation="h", y=1.1))
     fig.update_xaxes(title_text="step", range=[0, max(live.get("steps_total", 1), 1)])
     fig.update_yaxes(title_text="loss", secondary_y=False, rangemode="tozero")
-    fig.update_yaxes(title_text="dev accuracy", secondary_y=True, range=[0, 1])
+    fig.update_yaxes(title_text="dev accuracy", secondary_y=True, range=[0, 1], tickmode="linear",
+                     tick0=0, dtick=0.25, tickformat=".0%", showgrid=False)
     return fig

@@ -137,7 +137,7 @@ def table_with_origins(ws: Workspace):
     table = task_table(ws.engine)
     origins = [provenance.details(ws.engine, t) for t in table.task]
     table.insert(2, "parameters", [o.kind for o in origins])
-    table.insert(3, "data set", [o.data for o in origins])
+    table.insert(3, "data set", [o.data or "—" for o in origins])
     table.insert(4, "test accuracy", [o.test_accuracy for o in origins])
     return table
 

@@ -1,6 +1,6 @@
 """The dashboard in a real browser: `streamlit run` on a free port, Playwright driving the
-Debian chromium (`make test` installs it; Playwright downloads nothing). Adds a task, runs a
-replay, waits for its charts, and saves a screenshot of every page (into docs/img/ with
+Debian chromium (`make test` installs it; Playwright downloads nothing). Adds a task, trains
+one, runs a replay, waits for its charts, and saves a screenshot of every page (into docs/img/ with
 `make screenshots`, which the README shows; elsewhere into a temporary folder)."""
 from __future__ import annotations
 
@@ -142,6 +142,13 @@ def _drive(server: str, page) -> None:
     page.get_by_text("Added e2e-lora (lora).").wait_for()
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_text("Cosine similarity of the pooled outputs").wait_for()
+    # Train a small task in the background: the live curve draws, then the task is served.
+    for label, value in (("Epochs", "1"), ("Max training rows (0 = all)", "40"),
+                         ("Max dev/test rows (0 = all)", "40")):
+        page.get_by_role("spinbutton", name=label).fill(value)
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("Loaded next to the other tasks").wait_for(timeout=120_000)
+    page.get_by_text("movies-lora").first.wait_for()
     _settle(page)
     _shot(page, "tasks")
 

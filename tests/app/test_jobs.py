@@ -52,3 +52,20 @@ def test_stop_reaches_the_process():
         time.sleep(0.05)
     job.stop()
     assert job.wait(60) and job.error == "stopped"
+
+
+def test_the_child_does_not_rerun_the_page_script(tmp_path, monkeypatch):
+    """Streamlit runs a page as __main__ (with its __file__): a spawn child must not run the
+    page again (it would load a backbone and touch session state outside Streamlit)."""
+    import sys
+    import types
+
+    marker = tmp_path / "page-ran"
+    script = tmp_path / "page.py"
+    script.write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    page = types.ModuleType("__main__")
+    page.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    job = Job.start_process("count", counting, 2)
+    assert job.wait(120) and job.ok, job.error
+    assert sys.modules["__main__"] is page and not marker.exists()
