@@ -78,3 +78,9 @@ def test_switching_away_and_back_restores_trained_parameters(minilm_zoo):
     at.selectbox(key="backbone").select(MINILM).run()
     assert set(table(at)["parameters"]) == {"trained"}
     assert any("Reloaded 2 trained task(s)" in i.value for i in at.info)
+
+
+def test_home_counts_the_zoo(minilm_zoo):
+    at = open_page("Home")
+    assert not at.exception
+    assert next(m for m in at.metric if m.label == "Tasks loaded").value == "2"
