@@ -125,6 +125,7 @@ def fit(model: TaskModel, recipe: Recipe, train: Encoded, dev: Encoded, *, epoch
                 on_step(len(log.losses), total, log.losses[-1])
             bar.set_postfix(loss=f"{sum(epoch_losses[-20:]) / len(epoch_losses[-20:]):.3f}")
         if recipe.after_epoch(model, epoch, epochs):  # new trainable set: fresh optimiser state
+            lr = recipe.lr_after_change(lr)
             opt, sched = _optimiser(model, recipe, lr, total, done=(epoch + 1) * steps_per_epoch)
         dev_acc = accuracy(predict(model, dev, dtype=dtype), dev.labels)
         entry = EpochLog(epoch + 1, sum(epoch_losses) / len(epoch_losses), dev_acc,

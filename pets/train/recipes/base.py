@@ -34,6 +34,10 @@ class Recipe(ABC):
         """Called after each epoch; True when the trainable set changed (new optimiser)."""
         return False
 
+    def lr_after_change(self, lr: float) -> float:
+        """The learning rate once `after_epoch` changed the trainable set."""
+        return lr
+
     @abstractmethod
     def export(self, model: TaskModel, spec: TaskSpec | None) -> dict[str, Tensor]: ...
 

@@ -18,7 +18,7 @@ def bias_names(num_layers: int) -> list[str]:
 @register
 class BitFit(Recipe):
     name = "bitfit"
-    lr = 5e-3
+    lr = 3e-3
     paper = "Ben Zaken et al. 2022"
 
     def attach(self, model: TaskModel, spec: TaskSpec | None) -> None:

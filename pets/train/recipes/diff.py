@@ -2,7 +2,8 @@
 
 The diff D of every target linear is first trained dense (the first third of the
 epochs, at least one), then pruned to the task's density by keeping the entries of
-largest magnitude over all targets together, and the kept entries are trained on. The
+largest magnitude over all targets together, and the kept entries are trained on (at 10x
+the learning rate: they are few). The
 paper reaches the density with an L0 relaxation; pruning a trained dense diff reaches
 the same target density with a plain optimiser.
 """
@@ -33,7 +34,8 @@ class DiffLinear(nn.Module):
 @register
 class Diff(Recipe):
     name = "diff"
-    lr = 5e-4
+    lr = 1e-4
+    sparse_lr_scale = 10.0  # the few kept entries re-train at a higher rate
     paper = "Guo et al. 2021 (magnitude pruning of a trained dense diff, then re-training)"
 
     def attach(self, model: TaskModel, spec: TaskSpec | None) -> None:
@@ -55,6 +57,9 @@ class Diff(Recipe):
                 m.keep.copy_((m.diff.abs() >= threshold).to(m.keep.dtype))
                 m.diff.mul_(m.keep)
         return True
+
+    def lr_after_change(self, lr: float) -> float:
+        return lr * self.sparse_lr_scale
 
     def export(self, model: TaskModel, spec: TaskSpec | None) -> dict[str, Tensor]:
         out = {}

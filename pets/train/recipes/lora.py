@@ -27,7 +27,7 @@ class LoraLinear(nn.Module):
 @register
 class Lora(Recipe):
     name = "lora"
-    lr = 1e-3
+    lr = 2e-3
     paper = "Hu et al. 2021; PEFT init and scaling"
 
     def attach(self, model: TaskModel, spec: TaskSpec | None) -> None:
