@@ -75,7 +75,7 @@ def prepare(engine: pets.PetsEngine, backbone: str, workdir: Path, *, pet: str, 
                          f"({NOT_A_TASK!r} fine-tunes a dense model, not a task to serve)")
     data, label = (dataset, dataset) if upload is None else (str(save_upload(upload, workdir)),
                                                              upload.filename)
-    name = (name or "").strip() or f"{Path(label).stem}-{pet}"
+    name = (name or "").strip() or free_name(engine, f"{Path(label).stem}-{pet}")
     if name in engine.tasks:
         raise DuplicateTaskError(f"a task named {name!r} is already loaded; pick another name "
                                  "or remove that task first")
@@ -89,6 +89,16 @@ def prepare(engine: pets.PetsEngine, backbone: str, workdir: Path, *, pet: str, 
     get_recipe(pet).spec(name, splits.train.label_names, config.seed)  # a valid task name
     out = workdir / "tasks" / f"{name}-{time.time_ns()}"
     return TrainRequest(config, label, str(out), backbone)
+
+
+def free_name(engine: pets.PetsEngine, base: str) -> str:
+    """`base`, or `base-2`, `base-3`... when a task of that name is loaded (the zoo holds
+    movies-lora, the form's default for LoRA on movies)."""
+    name, n = base, 1
+    while name in engine.tasks:
+        n += 1
+        name = f"{base}-{n}"
+    return name
 
 
 def _int(value: Any, what: str) -> int | None:

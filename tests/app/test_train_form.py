@@ -52,12 +52,16 @@ def test_trains_from_an_uploaded_csv_and_serves_the_task(at):
 
 
 def test_trains_on_a_bundled_data_set(at):
+    at.text_input(key="add_name").input("tweets-lora")  # the form's default name is taken
+    at.button(key="add_submit").click().run()
     fill(at, pet="lora", data="tweets")
     job = finish_job(at, "train_job")
     assert job.ok, job.error
-    spec = at.session_state["workspace"].engine.tasks["tweets-lora"]
+    spec = at.session_state["workspace"].engine.tasks["tweets-lora-2"]
     assert spec.labels == ("negative", "positive")
-    assert table(at).set_index("task").loc["tweets-lora", "data set"] == "tweets"
+    df = table(at).set_index("task")
+    assert df.loc["tweets-lora-2", "data set"] == "tweets"
+    assert df.loc["tweets-lora", "parameters"] == "random (not trained)"
 
 
 def test_stop_loads_nothing(at):
