@@ -116,7 +116,7 @@ def train(config: TrainConfig, *, out: str | Path | None = None, progress: bool 
     on_step(step, total_steps, loss) / on_epoch(EpochLog): live progress (see `fit`)."""
     recipe = get_recipe(config.pet)
     dtype = resolve_dtype(config.dtype)
-    splits = splits or _splits(config)
+    splits = splits or splits_for(config)
     labels = splits.train.label_names
     spec = recipe.spec(config.name, labels, config.seed)
     if spec is not None:
@@ -158,7 +158,8 @@ def train(config: TrainConfig, *, out: str | Path | None = None, progress: bool 
     return TrainResult(spec, params, metrics, folder)
 
 
-def _splits(config: TrainConfig) -> Splits:
+def splits_for(config: TrainConfig) -> Splits:
+    """The train/dev/test splits a run of `config` uses (seeded: the same every time)."""
     s = split(load_dataset(config.data), seed=config.seed, max_train=config.max_train)
     if config.max_eval is None:
         return s
