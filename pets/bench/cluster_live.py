@@ -21,11 +21,12 @@ import pandas as pd
 
 from pets.batching.cost import CostModel
 from pets.cluster import ClusterConfig, Fault, replay_cluster
-from pets.cluster.live import LiveConfig, replay_live
+from pets.cluster.live import replay_live
 from pets.cluster.live.hosts import host_catalog, service_rate
 from pets.errors import InvalidSpecError
 from pets.serving import Trace, TraceSpec, generate_trace
 from pets.server.config import ServerConfig
+from pets.server.live import live_config
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ def _cases_fault(cfg: "ClusterLiveConfig") -> Iterator[Case]:
 
 
 def _run_pets(trace, catalog, case: Case, cfg: "ClusterLiveConfig", server: ServerConfig) -> dict:
-    return replay_live(trace, catalog, LiveConfig(
-        workers=case.workers, balancer=case.balancer, faults=case.faults, server=server,
+    return replay_live(trace, catalog, live_config(
+        server, workers=case.workers, balancer=case.balancer, faults=case.faults,
         interval_s=cfg.interval_s)).summary()
 
 
@@ -128,7 +129,7 @@ def run_cluster_live(cfg: ClusterLiveConfig = SCALES["quick"], *, progress: bool
         ray.init(num_cpus=max(2, *cfg.workers), include_dashboard=False, log_to_driver=False,
                  logging_level="ERROR")
     try:
-        rate1 = service_rate(catalog, probe, LiveConfig(workers=1, server=server))
+        rate1 = service_rate(catalog, probe, live_config(server, workers=1))
         rate = cfg.load * max(cfg.workers) * rate1
         trace = generate_trace(replace(spec, requests=cfg.requests, rate=rate, seed=cfg.seed + 1))
         rows = []

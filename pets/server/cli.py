@@ -17,12 +17,40 @@ def serve(args: argparse.Namespace) -> int:
     cfg = ServerConfig(system=args.system, policy=args.policy, max_batch=args.max_batch,
                        max_wait_ms=args.max_wait_ms, queue_limit=args.queue_limit)
     engine = build_engine(args)
+    make_scheduler = BACKENDS[args.backend](args)
     print(f"pets serve: {engine.model_name} ({str(engine.backbone.dtype).removeprefix('torch.')}) "
           f"on {args.device}, {len(engine.tasks)} tasks, system {cfg.system}, policy {cfg.policy}, "
           f"max_batch {cfg.max_batch}, max_wait_ms {cfg.max_wait_ms:g}, queue_limit "
-          f"{cfg.queue_limit}; listening on {Listen(args.host, args.port).url}", flush=True)
-    serve_forever(engine, cfg, Listen(args.host, args.port), log_level=args.log_level)
+          f"{cfg.queue_limit}, backend {args.backend} ({args.workers} workers); listening on "
+          f"{Listen(args.host, args.port).url}", flush=True)
+    serve_forever(engine, cfg, Listen(args.host, args.port), log_level=args.log_level,
+                  make_scheduler=make_scheduler)
     return 0
+
+
+def _local(args: argparse.Namespace):
+    if args.workers != 1 or args.address:
+        raise InvalidSpecError("--workers and --address need --backend ray (the local backend "
+                               "serves on one engine in this process)")
+    from pets.server.scheduler import Scheduler
+
+    return Scheduler
+
+
+def _ray(args: argparse.Namespace):
+    """Live Ray workers behind the same API (`pets.cluster.live`); needs the cluster extra."""
+    from functools import partial
+
+    try:
+        from pets.cluster.live.config import LiveConfig
+        from pets.server.cluster import LiveScheduler
+    except ImportError as e:
+        raise InvalidSpecError(f"--backend ray needs Ray ({e}); pip install -e '.[cluster]'") from None
+    return partial(LiveScheduler, live=LiveConfig(workers=args.workers, address=args.address))
+
+
+# --backend -> the scheduler factory `pets serve` runs
+BACKENDS = {"local": _local, "ray": _ray}
 
 
 def build_engine(args: argparse.Namespace):
@@ -152,6 +180,13 @@ def add_server_parsers(sub) -> None:
     srv.add_argument("--max-wait-ms", type=float, default=d.max_wait_ms)
     srv.add_argument("--queue-limit", type=int, default=d.queue_limit,
                      help="queries waiting at most; beyond it requests get 429 (default %(default)s)")
+    srv.add_argument("--backend", default="local", choices=sorted(BACKENDS),
+                     help="local: one engine in this process; ray: --workers live Ray actors, "
+                     "each with the backbone and its share of the tasks")
+    srv.add_argument("--workers", type=int, default=1, help="Ray workers (--backend ray)")
+    srv.add_argument("--address", default=None,
+                     help="an existing Ray cluster to join, e.g. ray://head:10001 or auto "
+                     "(--backend ray; default: start a local one)")
     srv.add_argument("--device", default="cpu")
     srv.add_argument("--dtype", default="auto", choices=list(DTYPE_CHOICES))
     srv.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info"])

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import uvicorn
 
@@ -30,8 +31,11 @@ class Listen:
 
 
 def uvicorn_server(engine: pets.PetsEngine, config: ServerConfig, listen: Listen,
-                   *, log_level: str = "warning") -> tuple[uvicorn.Server, Scheduler]:
-    scheduler = Scheduler(engine, config)
+                   *, log_level: str = "warning",
+                   make_scheduler: Callable[..., Scheduler] = Scheduler) -> tuple[uvicorn.Server, Scheduler]:
+    """`make_scheduler(engine, config)`: the one engine's `Scheduler`, or one with its
+    interface over other workers (`pets.cluster.live.frontend.LiveScheduler`)."""
+    scheduler = make_scheduler(engine, config)
     app = create_app(scheduler)
     ucfg = uvicorn.Config(app, host=listen.host, port=listen.port, log_level=log_level,
                           access_log=False, lifespan="on", timeout_graceful_shutdown=5)
@@ -39,9 +43,10 @@ def uvicorn_server(engine: pets.PetsEngine, config: ServerConfig, listen: Listen
 
 
 def serve_forever(engine: pets.PetsEngine, config: ServerConfig, listen: Listen,
-                  *, log_level: str = "info") -> None:
+                  *, log_level: str = "info", make_scheduler: Callable[..., Scheduler] = Scheduler) -> None:
     """Serve until interrupted (Ctrl-C)."""
-    server, _ = uvicorn_server(engine, config, listen, log_level=log_level)
+    server, _ = uvicorn_server(engine, config, listen, log_level=log_level,
+                               make_scheduler=make_scheduler)
     server.run()
     if not server.started:
         raise PetsError(f"the server did not start on {listen.url}: is the port in use? "
@@ -59,9 +64,11 @@ class ServerThread:
     then call `s.url`. Startup (warm-up included) is awaited; stop() shuts it down."""
 
     def __init__(self, engine: pets.PetsEngine, config: ServerConfig = ServerConfig(),
-                 host: str = "127.0.0.1", port: int | None = None) -> None:
+                 host: str = "127.0.0.1", port: int | None = None, *,
+                 make_scheduler: Callable[..., Scheduler] = Scheduler) -> None:
         self.listen = Listen(host, port or free_port(host))
-        self.server, self.scheduler = uvicorn_server(engine, config, self.listen)
+        self.server, self.scheduler = uvicorn_server(engine, config, self.listen,
+                                                     make_scheduler=make_scheduler)
         self._thread = threading.Thread(target=self.server.run, name="pets-uvicorn", daemon=True)
 
     @property

@@ -10,6 +10,7 @@ from pets.cluster import Catalog, Fault  # noqa: E402
 from pets.cluster.live import LiveConfig, replay_live  # noqa: E402
 from pets.cluster.live.hosts import host_catalog  # noqa: E402
 from pets.errors import InvalidSpecError  # noqa: E402
+from pets.server.live import live_config  # noqa: E402
 from pets.serving import TraceSpec, generate_trace  # noqa: E402
 
 TRACE = generate_trace(TraceSpec(requests=300, rate=1500, tasks=6, alpha=1.2, seed=3, max_len=48))
@@ -40,7 +41,7 @@ def queries_of(catalog):
 
 
 def test_two_actors_serve_at_once(catalog):
-    rep = replay_live(TRACE, catalog, LiveConfig(workers=2, balancer="replicate", keep_outputs=True))
+    rep = replay_live(TRACE, catalog, live_config(workers=2, balancer="replicate", keep_outputs=True))
     s = rep.summary()
     assert (s["completed"], s["rejected"], s["failed"]) == (300, 0, 0)
     df = rep.frame()
@@ -52,7 +53,7 @@ def test_two_actors_serve_at_once(catalog):
 
 
 def test_killed_actor_loses_nothing(catalog):
-    rep = replay_live(TRACE, catalog, LiveConfig(workers=2, balancer="static", keep_outputs=True,
+    rep = replay_live(TRACE, catalog, live_config(workers=2, balancer="static", keep_outputs=True,
                                                  faults=(Fault(0.05, 1),)))
     s = rep.summary()
     assert s["completed"] + s["rejected"] + s["failed"] == s["requests"] == 300
@@ -73,7 +74,12 @@ def test_bad_options_say_what_to_do(kw):
         LiveConfig(**kw)
 
 
+def test_workers_need_a_queue(catalog):
+    with pytest.raises(InvalidSpecError, match="worker_queue"):
+        replay_live(TRACE, catalog, LiveConfig(workers=1))
+
+
 def test_a_catalog_without_parameters_is_refused(catalog):
     bare = Catalog(catalog.preset, catalog.config, catalog.specs, catalog.sizes)
     with pytest.raises(InvalidSpecError, match="with_params"):
-        replay_live(TRACE, bare, LiveConfig(workers=1))
+        replay_live(TRACE, bare, live_config(workers=1))

@@ -10,6 +10,7 @@ ray = pytest.importorskip("ray")
 from pets.cluster.live import LiveConfig, replay_live  # noqa: E402
 from pets.cluster.live.driver import LiveRun  # noqa: E402
 from pets.cluster.live.hosts import host_catalog  # noqa: E402
+from pets.server.live import live_config  # noqa: E402
 from pets.serving import TraceSpec, generate_trace  # noqa: E402
 
 TRACE = generate_trace(TraceSpec(requests=600, rate=2500, tasks=8, alpha=1.5, seed=7, max_len=48))
@@ -24,7 +25,7 @@ def catalog():
 
 def test_moves_and_copies_while_serving(catalog):
     budget_mb = 1.2 * catalog.total_bytes() / 2**20 / 2 + 0.3
-    cfg = LiveConfig(workers=2, balancer="migrate", threshold=0.05, min_busy=0.0, interval_s=0.05,
+    cfg = live_config(workers=2, balancer="migrate", threshold=0.05, min_busy=0.0, interval_s=0.05,
                      window_s=0.3, memory_budget_mb=budget_mb, keep_outputs=True)
     rep = replay_live(TRACE, catalog, cfg)
     s = rep.summary()

@@ -1,6 +1,7 @@
 """The live cluster: N Ray actors that serve at once, in wall-clock time.
 
-Each actor owns its queue and batching thread (the single server's scheduler); the driver
+Each actor owns its queue and batching thread (the single server's scheduler, handed down
+as `LiveConfig.queue` by `pets.server.live`); the driver
 routes requests without waiting for batches, takes completions as they come, re-routes what
 a dead actor owed and ships PETs between actors while they serve. `replay_live` replays a
 trace open-loop and reports like a cluster replay, with wall-clock times.

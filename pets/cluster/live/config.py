@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from pets.cluster.balancers import BALANCERS
 from pets.cluster.config import Fault
 from pets.errors import InvalidSpecError
-from pets.server.config import ServerConfig
+from pets.serving.loop import ServeConfig
 
 
 def _positive(v: object) -> bool:
@@ -16,13 +17,16 @@ def _positive(v: object) -> bool:
 
 @dataclass(frozen=True, kw_only=True)
 class LiveConfig:
-    """N Ray actors serving at once. `server` is what each worker's scheduler batches with
-    (the single server's options); `faults` kill actors with `ray.kill` at wall-clock
+    """N Ray actors serving at once. `queue(engine)` makes each worker's queue and batching
+    thread: the single server's scheduler, from the layer above
+    (`pets.server.live.worker_queue(ServerConfig(...))`; `serve` is what the report says it
+    batched with); `faults` kill actors with `ray.kill` at wall-clock
     seconds after the first arrival (the driver learns of it only from failing calls)."""
 
     workers: int = 2
     balancer: str = "static"
-    server: ServerConfig = field(default_factory=lambda: ServerConfig(queue_limit=100_000))
+    queue: Callable[[Any], Any] | None = None
+    serve: ServeConfig = ServeConfig(executor="real")
     interval_s: float = 0.25         # balancer period (wall clock)
     window_s: float = 1.0            # work routed over this trailing window counts as load
     threshold: float = 0.15
@@ -53,6 +57,9 @@ class LiveConfig:
         if bad:
             raise InvalidSpecError(f"live cluster config out of range: {bad}; the times and the "
                                    "budget must be finite numbers > 0, threads an int >= 1")
+        if self.queue is not None and not callable(self.queue):
+            raise InvalidSpecError("queue must make a worker's scheduler from an engine, e.g. "
+                                   "pets.server.live.worker_queue(ServerConfig())")
         for f in self.faults:
             if not (isinstance(f.worker, int) and 0 <= f.worker < self.workers):
                 raise InvalidSpecError(f"fault {f} names no worker of 0..{self.workers - 1}")

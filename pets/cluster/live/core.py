@@ -109,7 +109,7 @@ class LiveCore:
         for w in list(self.placement.holders.get(task, ())):
             if self.states[w].alive:
                 self.moves.unload(w, task)
-        self.placement.holders.pop(task, None)
+        self.fail(self.moves.parked.pop(task, []), f"task {task!r} was removed")
 
     # ---- routing (the Router of LiveMoves) ------------------------------------------------------------
     def route(self, rid: int, q: Query, *, fresh: bool = False) -> None:

@@ -124,7 +124,7 @@ class LiveRun:
                 break
             nxt = min(times[i] if i < len(rows) else np.inf, faults[0].at_s if faults else np.inf)
             core.pump(min(max(nxt - core.now(), cfg.send_s), cfg.poll_s))
-        return LiveReport(ledger.report(f"pets x{cfg.workers} live", cfg.server.serve_config()),
+        return LiveReport(ledger.report(f"pets x{cfg.workers} live", cfg.serve),
                           cfg.workers, cfg.balancer, "ray-live", core.monitor.samples,
                           core.moves.migrations, core.moves.peak, core.placement.budget,
                           deaths=core.moves.deaths, batch_s=[s.batch_s for s in core.states],

@@ -29,11 +29,11 @@ def host_catalog(tasks: Iterable[str], model: str = "bert-tiny", *, mix=PAPER_MI
     return Catalog.from_engine(engine)
 
 
-def service_rate(catalog: Catalog, trace: Trace, cfg: LiveConfig = LiveConfig(), *,
+def service_rate(catalog: Catalog, trace: Trace, cfg: LiveConfig, *,
                  requests: int = 256) -> float:
     """Requests/s one live worker serves of the first `requests` requests of `trace` queued
     at once, inside its actor (no driver, no Ray calls in the way). Needs Ray initialised."""
-    state = spawn(catalog, LiveConfig(workers=1, server=cfg.server, threads=cfg.threads))[0]
+    state = spawn(catalog, LiveConfig(workers=1, queue=cfg.queue, threads=cfg.threads))[0]
     try:
         ray.get([state.actor.add.remote(catalog.specs[t], catalog.params(t)) for t in catalog.tasks])
         ray.get(state.actor.start.remote())

@@ -114,6 +114,9 @@ class LiveMoves:
             return
         self.placement.land(mig.dst, mig.task)
         mig.status, mig.end_s = "landed", self.now()
+        if mig.task not in self.catalog.specs:  # removed from the catalog while it travelled
+            self.unload(mig.dst, mig.task)
+            return
         if mig.kind == MOVE and mig.src is not None and mig.src in self.routable(mig.task):
             self.monitor.moved(mig.task, mig.src, mig.dst)
             self.unload(mig.src, mig.task)

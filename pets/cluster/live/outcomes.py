@@ -32,7 +32,7 @@ def outcome_of(error: BaseException) -> str:
 @dataclass(frozen=True)
 class Event:
     """One request's end on a worker: `kind` is an outcome above; `output` the worker's
-    `pets.server.Output` when completed and outputs were asked for."""
+    queue's output (the server's `Output`) when completed and outputs were asked for."""
 
     rid: int
     kind: str

@@ -73,11 +73,15 @@ def spawn(catalog: Catalog, cfg: LiveConfig, sd_ref=None) -> list[WorkerState]:
     if host is None:
         raise InvalidSpecError("a live cluster needs a catalog with parameters "
                                "(Catalog.from_engine, or Catalog.for_trace(with_params=True))")
+    if cfg.queue is None:
+        raise InvalidSpecError("LiveConfig.queue is missing: each worker needs a queue, e.g. "
+                               "LiveConfig(queue=pets.server.live.worker_queue(ServerConfig())) or "
+                               "pets.server.live.live_config(...)")
     if sd_ref is None:
         sd_ref = ray.put({k: v.detach().cpu() for k, v in host.backbone.state_dict().items()})
     actors = [LiveWorker.options(num_cpus=1, max_concurrency=CONCURRENCY).remote(
         host.model_name, host.config, sd_ref, host.backbone.dtype, host.padding, "cpu",
-        cfg.threads, cfg.server, cfg.keep_outputs) for _ in range(cfg.workers)]
+        cfg.threads, cfg.queue, cfg.keep_outputs) for _ in range(cfg.workers)]
     return [WorkerState(a) for a in actors]
 
 

@@ -1,8 +1,10 @@
 """The live worker: one Ray actor per device that serves on its own.
 
-It holds an engine over the shared backbone and the single server's `Scheduler`
-(`pets.server.scheduler`): the same queue, batching policy, cost model and dispatch code as
-`pets serve`, on a thread inside the actor that runs batches back to back as requests arrive.
+It holds an engine over the shared backbone and a queue made by `LiveConfig.queue`: the
+single server's `Scheduler` (`pets.server.live.worker_queue`, handed down by the layer above,
+so this layer never imports the server), with the same queue, batching policy, cost model and
+dispatch code as `pets serve`, on a thread inside the actor that runs batches back to back as
+requests arrive.
 The driver never waits for a batch: `submit` only queues, and completions come back through
 `completions`, a long poll the driver keeps one of in flight per worker. The actor is
 threaded (`max_concurrency`), so a poll, a submit and a PET transfer run beside each other.
@@ -13,30 +15,28 @@ import os
 import threading
 import time
 from concurrent.futures import wait
-from typing import Sequence
+from typing import Callable, Protocol, Sequence
 
 import ray
 import torch
 
 from pets.cluster.live.outcomes import COMPLETED, Event, Reply, outcome_of
-from pets.server.config import ServerConfig
-from pets.server.metrics import ServerMetrics
-from pets.server.scheduler import Scheduler
 
 # Concurrent calls one worker accepts: the poll, a submit, a PET add/export/remove, a ping.
 CONCURRENCY = 6
 
 
-class _BatchClock(ServerMetrics):
-    """Server metrics that also sum the seconds spent in batches (the worker's busy time)."""
+class WorkerQueue(Protocol):
+    """What a worker asks of its queue (the server's `Scheduler` has it all, plus `busy_s`)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.batch_s = 0.0
+    busy_s: float  # seconds spent running batches so far
 
-    def batch(self, size: int, tokens: int, seconds: float) -> None:
-        super().batch(size, tokens, seconds)
-        self.batch_s += seconds
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def submit(self, task: str, ids: Sequence[Sequence[int]]) -> list: ...
+    def add_task(self, add: Callable) -> object: ...
+    def remove_task(self, name: str) -> int: ...
+    def queue_length(self) -> int: ...
 
 
 @ray.remote
@@ -45,7 +45,8 @@ class LiveWorker:
     workers), in the host's dtype and padding."""
 
     def __init__(self, model_name: str, cfg, backbone_sd, dtype: torch.dtype, padding: str,
-                 device: str, threads: int, server: ServerConfig, keep_outputs: bool) -> None:
+                 device: str, threads: int, make_queue: Callable[..., WorkerQueue],
+                 keep_outputs: bool) -> None:
         import pets
         from pets.engine.backbone import Backbone
 
@@ -53,8 +54,7 @@ class LiveWorker:
         self.device, self.keep_outputs = device, keep_outputs
         backbone = Backbone.from_state_dict(cfg, backbone_sd, device=device, dtype=dtype)
         self.engine = pets.PetsEngine(backbone, model_name=model_name, padding=padding)
-        self.clock = _BatchClock()
-        self.scheduler = Scheduler(self.engine, server, self.clock)
+        self.scheduler: WorkerQueue = make_queue(self.engine)
         self._events: list[Event] = []
         self._cond = threading.Condition()
 
@@ -97,7 +97,7 @@ class LiveWorker:
             if not self._events:
                 self._cond.wait(wait_s)
             events, self._events = tuple(self._events), []
-        return Reply(events, self.clock.batch_s, self.scheduler.queue_length())
+        return Reply(events, self.scheduler.busy_s, self.scheduler.queue_length())
 
     def service_rate(self, items: Sequence[tuple[int, str, tuple[int, ...]]]) -> float:
         """Requests/s this worker serves when `items` all wait at once: its own queue,
