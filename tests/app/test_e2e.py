@@ -48,11 +48,14 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """Base URL of a headless dashboard on bert-tiny; stopped after the module."""
+    """Base URL of a headless dashboard on MiniLM (with the trained zoo of data/tasks/ when it
+    is there); stopped after the module."""
     port = _free_port()
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    # One torch thread: bert-tiny's GEMMs are too small for two on a busy 2-core CI box.
-    env = {**os.environ, "PETS_DASHBOARD_BACKBONE": "bert-tiny", "OMP_NUM_THREADS": "1"}
+    # One torch thread: the pages' small GEMMs (bert-tiny traces, one sentence on MiniLM) gain
+    # nothing from two on a busy 2-core CI box.
+    env = {**os.environ, "PETS_DASHBOARD_BACKBONE": "all-MiniLM-L6-v2", "OMP_NUM_THREADS": "1"}
+    env.pop("PETS_ZOO_DIR", None)
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "Home.py"),
            "--server.headless=true", f"--server.port={port}", "--server.address=127.0.0.1",
            "--browser.gatherUsageStats=false", "--client.toolbarMode=viewer", "--server.fileWatcherType=none"]
@@ -133,7 +136,8 @@ def _drive(server: str, page) -> None:
     page.get_by_text("Many tasks fine-tuned with").wait_for()
     _settle(page)
 
-    # Tasks: load the demo tasks, add one through the form, run a sentence under them.
+    # Tasks: the trained zoo (when committed) is there; load the demo tasks, add one through the
+    # form, run a sentence, train a small task.
     _open(page, "Tasks")
     page.get_by_role("button", name="Load the five demo tasks").click()
     page.get_by_text("sentiment-lora").first.wait_for()
@@ -146,9 +150,10 @@ def _drive(server: str, page) -> None:
     for label, value in (("Epochs", "1"), ("Max training rows (0 = all)", "40"),
                          ("Max dev/test rows (0 = all)", "40")):
         page.get_by_role("spinbutton", name=label).fill(value)
+    page.get_by_label("Name of the new task").fill("e2e-trained")
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("Loaded next to the other tasks").wait_for(timeout=120_000)
-    page.get_by_text("movies-lora").first.wait_for()
+    page.get_by_text("Trained e2e-trained (").wait_for()
     _settle(page)
     _shot(page, "tasks")
 
