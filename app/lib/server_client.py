@@ -43,10 +43,7 @@ class Health:
     ok: bool
     problem: str = ""  # why not ok, and what to do
     info: dict | None = None  # the JSON of an ok answer
-
-    @property
-    def starting(self) -> bool:
-        return not self.ok and self.problem.startswith("the server at")
+    starting: bool = False  # it answers 503 while it loads and warms up
 
 
 @dataclass(frozen=True)
@@ -89,7 +86,8 @@ def health(url: str) -> Health:
                       "the URL.")
     if resp.status_code == 503:
         return Health(url, False, f"the server at {url} is starting (loading its engine and "
-                      "warming up every task); this page checks again every few seconds.")
+                      "warming up every task); this page checks again every few seconds.",
+                      starting=True)
     info = _json_or_none(resp)
     if resp.status_code != 200 or not isinstance(info, dict) or info.get("status") != "ok":
         return Health(url, False, f"{url}/health answered {resp.status_code} "

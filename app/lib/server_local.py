@@ -39,6 +39,19 @@ class LaunchPlan:
     tasks_from: str
 
 
+def zoo_size() -> int:
+    """Trained zoo tasks there are to serve on MiniLM (0: none)."""
+    try:
+        return len(zoo_folders())
+    except PetsError:
+        return 0
+
+
+def default_choice() -> str:
+    """MiniLM when the trained zoo is there to serve, else bert-tiny."""
+    return MINILM_NAME if zoo_size() else "bert-tiny"
+
+
 def plan_launch(choice: str, trace: Path | None) -> LaunchPlan:
     """MiniLM serves the trained zoo (data/tasks/ or $PETS_ZOO_DIR); bert-tiny random tasks
     for every task of `trace` (the zoo was trained on MiniLM and cannot load on a preset)."""
@@ -46,14 +59,12 @@ def plan_launch(choice: str, trace: Path | None) -> LaunchPlan:
         raise ServerError(f"unknown backbone {choice!r}; choose one of {sorted(BACKBONES)}")
     flag = BACKBONES[choice][0]
     if choice == MINILM_NAME:
-        try:
-            folders = zoo_folders()
-        except PetsError:
+        if not (n := zoo_size()):
             raise ServerError(f"no trained tasks in {zoo_dir()} for {MINILM_NAME}: train them "
                               "with `pets zoo`, or pick bert-tiny (random tasks of a shipped "
-                              "trace)") from None
+                              "trace)")
         return LaunchPlan(choice, ("--backbone", flag, "--tasks", str(zoo_dir())),
-                          f"the trained zoo ({len(folders)} tasks in {zoo_dir()})")
+                          f"the trained zoo ({n} tasks in {zoo_dir()})")
     if trace is None:
         raise ServerError("pick a shipped trace: bert-tiny serves random tasks for its tasks")
     return LaunchPlan(choice, ("--backbone", flag, "--trace-tasks", str(trace)),

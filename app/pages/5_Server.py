@@ -21,7 +21,8 @@ from lib.replay_run import map_tasks
 from lib.server_client import DEFAULT_URL, ServerError, classify, health, list_tasks, metrics_text
 from lib.server_client import normalize_url
 from lib.server_loadgen import LoadRun, loadgen_work
-from lib.server_local import BACKBONES, local_server, plan_launch, start_local, stop_local
+from lib.server_local import (BACKBONES, default_choice, local_server, plan_launch, start_local,
+                              stop_local)
 from lib.server_metrics import LATENCY_WINDOW_S, History, latency_percentiles, parse, per_task, rates
 from lib.traces import load_shipped, shipped_traces
 from lib.ui import page, user_errors
@@ -41,6 +42,7 @@ def local_controls(url: str) -> None:
     """Start / Stop a `pets serve` on the URL's port, as a child process of the dashboard."""
     c = st.columns([3, 3, 1, 1])
     choice = c[0].selectbox("Backbone", list(BACKBONES), key="srv_backbone",
+                            index=list(BACKBONES).index(default_choice()),
                             format_func=lambda k: BACKBONES[k][1])
     trace = c[1].selectbox("Random tasks for the trace (bert-tiny)", trace_names(),
                            key="srv_tasks_trace", disabled=choice != "bert-tiny")
@@ -50,8 +52,7 @@ def local_controls(url: str) -> None:
         with user_errors("Cannot start: "):
             plan = plan_launch(choice, shipped_traces().get(trace))
             start_local(url, plan)
-            st.toast(f"Starting `pets serve` at {url}: {plan.tasks_from}")
-            st.rerun()
+            st.rerun()  # the page now polls /health while the server loads
     c[3].write("")
     if c[3].button("Stop", key="srv_stop", disabled=not running):
         stop_local(url)

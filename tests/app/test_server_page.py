@@ -4,6 +4,7 @@ loadgen run's summary, a server that goes away mid-run, the no-server and bad-UR
 and a local `pets serve` started and stopped from the page."""
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -108,6 +109,33 @@ def test_short_loadgen_run_ends_in_its_summary(server):
     assert s.throughput_rps > 0 and s.p99_ms >= s.p50_ms > 0
     assert any("== sent" in c.value for c in at.caption)
     assert {m.label for m in at.metric} >= {"Sent", "Completed", "Throughput", "p50", "p99"}
+    from lib.server_metrics import latency_percentiles, per_task, rates
+
+    history = at.session_state["srv_history"]  # one /metrics sample per page run
+    assert len(history.samples) >= 2 and rates(history).completed_rps.max() > 0
+    assert per_task(history.latest).completed.sum() >= s.completed
+    assert latency_percentiles(history).p99_ms.max() > 0
+
+
+def test_metrics_history_and_histogram_quantiles():
+    from lib.server_metrics import History, Sample, histogram_quantile, latency_percentiles, rates
+
+    buckets = [(0.01, 10.0), (0.1, 90.0), (1.0, 100.0), (float("inf"), 100.0)]
+    assert histogram_quantile(0.5, buckets) == pytest.approx(0.01 + 0.09 * 40 / 80)
+    assert histogram_quantile(0.05, buckets) == pytest.approx(0.005)
+    assert histogram_quantile(0.99, [(0.1, 0.0), (float("inf"), 5.0)]) == 0.1
+    assert math.isnan(histogram_quantile(0.5, [(0.1, 0.0), (float("inf"), 0.0)]))
+
+    def sample(t, done, lat):
+        return Sample(t, {("a", "completed"): done}, ((0.01, lat), (float("inf"), lat)))
+
+    h = History("u")
+    for t, done in ((0.0, 0.0), (2.0, 10.0), (4.0, 30.0)):
+        h.add(sample(t, done, done))
+    assert list(rates(h).completed_rps) == [5.0, 10.0]
+    assert latency_percentiles(h).p50_ms.iloc[-1] == pytest.approx(5.0)  # within the 0-10 ms bucket
+    h.add(sample(6.0, 1.0, 1.0))  # counters went back: a restarted server
+    assert len(h.samples) == 1
 
 
 def test_server_gone_mid_run():
