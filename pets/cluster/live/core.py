@@ -62,7 +62,8 @@ class LiveCore:
         self.balancer.place(self.catalog.tasks, self.placement)
         ray.get([self.states[w].actor.add.remote(self.catalog.specs[t], self.catalog.params(t))
                  for w in range(cfg.workers) for t in self.placement.on(w)])
-        ray.get([s.actor.start.remote() for s in self.states])
+        for s, node in zip(self.states, ray.get([s.actor.start.remote() for s in self.states])):
+            s.node = node
         self.monitor = LoadMonitor(cfg.workers, interval_s=cfg.interval_s, window_s=cfg.window_s)
         self.moves = LiveMoves(self.catalog, self.placement, self.states, self.monitor, self,
                                self._issue, self.now)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -36,10 +37,11 @@ class LiveReport(ClusterReport):
     span_s: float = float("nan")                         # first arrival to last answer
     driver_cpu_s: float = float("nan")                   # CPU time the driver process used
     stale: int = 0            # answers for requests the worker did not owe (a duplicate: 0)
+    nodes: list[str] = field(default_factory=list)      # the Ray node of each worker
 
     def summary(self) -> dict:
         s = super().summary()
-        s.update(driver_cpu_s=self.driver_cpu_s, stale=self.stale,
+        s.update(driver_cpu_s=self.driver_cpu_s, stale=self.stale, nodes=len(set(self.nodes)),
                  worker_busy=sum(self.batch_s) / (len(self.batch_s) * self.span_s)
                  if self.batch_s and self.span_s > 0 else float("nan"),
                  recovery_s=max((d.recovery_s for d in self.deaths), default=float("nan")),
@@ -73,7 +75,10 @@ class LiveRun:
     def __init__(self, catalog: Catalog, cfg: LiveConfig = LiveConfig()) -> None:
         self.catalog, self.cfg = catalog, cfg
 
-    def run(self, trace: Trace) -> LiveReport:
+    def run(self, trace: Trace, *, hook: Callable[[LiveCore], None] | None = None) -> LiveReport:
+        """Replay `trace`; `hook(core)` is called on every turn of the driver loop once the
+        workers serve (a live view reads `core.now()`, `core.states`, `core.moves`; tests
+        inject faults)."""
         rows = trace.requests
         queries = self._queries(trace)
         ledger = Ledger(len(rows), ClusterRecord)
@@ -81,7 +86,7 @@ class LiveRun:
         core.sink = _LedgerSink(ledger, core, self.cfg.keep_outputs)
         try:
             core.start()
-            return self._serve(core, ledger, rows, queries)
+            return self._serve(core, ledger, rows, queries, hook or (lambda core: None))
         finally:
             core.close()
 
@@ -101,7 +106,7 @@ class LiveRun:
                 out.append(at_row(row, trace.name, str(e)))
         return out
 
-    def _serve(self, core: LiveCore, ledger: Ledger, rows, queries) -> LiveReport:
+    def _serve(self, core: LiveCore, ledger: Ledger, rows, queries, hook) -> LiveReport:
         cfg = self.cfg
         first = rows[0].arrival_s if rows else 0.0
         times = [r.arrival_s - first for r in rows]
@@ -109,6 +114,7 @@ class LiveRun:
         cpu0 = time.process_time()
         i = 0
         while ledger.open > 0:
+            hook(core)
             now = core.now()
             while i < len(rows) and times[i] <= now:
                 ledger.arrive(i, rows[i]).arrival = times[i]
@@ -129,7 +135,7 @@ class LiveRun:
                           core.moves.migrations, core.moves.peak, core.placement.budget,
                           deaths=core.moves.deaths, batch_s=[s.batch_s for s in core.states],
                           span_s=core.now(), driver_cpu_s=time.process_time() - cpu0,
-                          stale=core.stale)
+                          stale=core.stale, nodes=[s.node for s in core.states])
 
     def _give_up(self, ledger: Ledger) -> None:
         reason = f"no answer within timeout_s={self.cfg.timeout_s:g} after the last arrival"

@@ -32,6 +32,7 @@ class WorkerState:
     sent: dict[int, Query] = field(default_factory=dict)
     tokens: int = 0
     batch_s: float = 0.0       # the worker's cumulative batch time at its last reply
+    node: str = ""             # the Ray node it runs on
     running = None             # the driver never knows which batch runs: all is "queued"
 
     @property

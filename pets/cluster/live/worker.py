@@ -11,7 +11,6 @@ threaded (`max_concurrency`), so a poll, a submit and a PET transfer run beside 
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from concurrent.futures import wait
@@ -75,10 +74,10 @@ class LiveWorker:
         return sorted(self.engine.tasks)
 
     # ---- serving ------------------------------------------------------------------------------
-    def start(self) -> int:
-        """Warm every loaded task up and start the batching thread; the process id."""
+    def start(self) -> str:
+        """Warm every task up and start the batching thread; the id of the Ray node it runs on."""
         self.scheduler.start()
-        return os.getpid()
+        return ray.get_runtime_context().get_node_id()
 
     def submit(self, items: Sequence[tuple[int, str, tuple[int, ...]]]) -> None:
         """Queue requests (id, task, token ids); never waits for a batch. A refusal becomes
