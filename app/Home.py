@@ -20,6 +20,8 @@ BLURBS = {
     "Scalability": "throughput and memory as the number of tasks grows: pets against one dense "
                    "copy per task (seqs) and HF PEFT",
     "Cluster": "the multi-device balancer simulation: workers, skew, PET migration",
+    "Server": "start or watch a `pets serve` HTTP server: live metrics, its tasks, a sentence "
+              "classified by several tasks, a load generator run",
 }
 
 page("PetS workbench", ":material/hub:")
