@@ -65,7 +65,7 @@ def task_card(ws: Workspace, out: TaskOutput) -> None:
         st.metric("pooled norm", f"{float((out.pooled ** 2).sum() ** 0.5):.3f}",
                   help="this task has no classifier head")
         return
-    st.metric("label", out.label, f"p = {out.probs.max():.2f}", delta_color="off")
+    st.metric("label", out.label, f"p = {out.probs.max():.2f}", delta_color="off", delta_arrow="off")
     origin = provenance.details(ws.engine, out.task)
     if origin.kind == provenance.RANDOM:
         st.caption("random parameters (not trained): the label means nothing")
