@@ -134,7 +134,7 @@ def metrics_text(url: str) -> str:
 
 
 def _label(names: tuple[str, ...] | None, index: int) -> str:
-    return names[index] if names and index < len(names) else str(index)
+    return names[index] if names and index < len(names) else f"label {index}"
 
 
 def _call(method: str, url: str, path: str, **kwargs) -> dict:

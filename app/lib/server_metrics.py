@@ -87,14 +87,13 @@ def rates(history: History) -> pd.DataFrame:
 
 def latency_percentiles(history: History, window_s: float = LATENCY_WINDOW_S) -> pd.DataFrame:
     """p50/p95/p99 latency (ms) at each sample, over requests answered in the window before
-    it (bucket counts then vs now, linear within a bucket, as Prometheus' histogram_quantile).
-    NaN where no request ended in the window."""
+    it, or since the previous sample when that is older (bucket counts then vs now, linear
+    within a bucket, as Prometheus' histogram_quantile). NaN where no request ended."""
     rows = []
     s = history.samples
-    for i, now in enumerate(s):
-        past = next((p for p in s[:i] if now.t - p.t <= window_s), None)
-        if past is None:
-            continue
+    for i, now in enumerate(s[1:], 1):
+        # the oldest sample within the window; the previous one when samples are further apart
+        past = next((p for p in s[:i] if now.t - p.t <= window_s), s[i - 1])
         delta = _bucket_delta(past.latency_buckets, now.latency_buckets)
         rows.append({"t": now.t - s[0].t,
                      **{f"p{round(q * 100)}_ms": histogram_quantile(q, delta) * 1e3

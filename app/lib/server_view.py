@@ -18,7 +18,8 @@ def health_line(h: Health) -> None:
     c[1].metric("Tasks", f"{info.get('tasks', '?')}")
     c[2].metric("Queue", f"{info.get('queue_length', 0)} / {info.get('queue_limit', '?')}")
     c[3].metric("Policy", str(info.get("policy", "?")))
-    c[4].metric("Max batch · wait", f"{info.get('max_batch', '?')} · {info.get('max_wait_ms', '?')} ms")
+    c[4].metric("Batch (max · wait ms)", f"{info.get('max_batch', '?')} · {info.get('max_wait_ms', '?'):g}"
+                if isinstance(info.get("max_wait_ms"), (int, float)) else "?")
     c[5].metric("dtype", str(info.get("dtype", "?")))
 
 
@@ -50,7 +51,7 @@ def classified(results: list[Classified]) -> None:
     if ok:
         st.dataframe(pd.DataFrame([{
             "task": r.task, "label": r.label_name, "probability": r.probability,
-            "all probabilities": " · ".join(f"{n} {p:.2f}" for n, p in r.probs)} for r in ok]),
+            "all probabilities": " · ".join(f"{n}: {p:.2f}" for n, p in r.probs)} for r in ok]),
             hide_index=True, key="srv_classified",
             column_config={"probability": st.column_config.ProgressColumn(
                 format="%.2f", min_value=0.0, max_value=1.0)})
@@ -66,9 +67,9 @@ def load_result(res: LoadResult) -> None:
     c[1].metric("Completed", f"{s['completed']:,}")
     c[2].metric("Rejected", f"{s['rejected']:,}")
     c[3].metric("Failed", f"{s['failed']:,}")
-    c[4].metric("Throughput", f"{s['throughput_rps']:.1f} req/s")
-    c[5].metric("p50", _ms(s["p50_ms"]))
-    c[6].metric("p99", _ms(s["p99_ms"]))
+    c[4].metric("Throughput (req/s)", f"{s['throughput_rps']:.1f}")
+    c[5].metric("p50 (ms)", _ms(s["p50_ms"]))
+    c[6].metric("p99 (ms)", _ms(s["p99_ms"]))
     check = "==" if res.accounted else "!="
     st.caption(f"{res.trace}: completed + rejected + failed {check} sent "
                f"({s['completed']} + {s['rejected']} + {s['failed']} {check} {s['requests']}); "
@@ -83,4 +84,4 @@ def load_result(res: LoadResult) -> None:
 
 
 def _ms(v: float) -> str:
-    return "-" if pd.isna(v) else f"{v:.1f} ms"
+    return "-" if pd.isna(v) else f"{v:.1f}"

@@ -40,7 +40,7 @@ def trace_names() -> list[str]:
 
 def local_controls(url: str) -> None:
     """Start / Stop a `pets serve` on the URL's port, as a child process of the dashboard."""
-    c = st.columns([3, 3, 1, 1])
+    c = st.columns([3, 3, 2, 1])
     choice = c[0].selectbox("Backbone", list(BACKBONES), key="srv_backbone",
                             index=list(BACKBONES).index(default_choice()),
                             format_func=lambda k: BACKBONES[k][1])
@@ -67,7 +67,10 @@ def live(url: str, was_ok: bool) -> None:
         st.rerun()
     server_view.local_status(local_server(url))
     if not h.ok:
-        (st.info if h.starting else st.warning)(h.problem, icon="⏳" if h.starting else "🔌")
+        if h.starting:
+            st.info(h.problem, icon=":material/hourglass_top:")
+        else:
+            st.warning(h.problem, icon=":material/power_off:")
         return
     server_view.health_line(h)
     history: History = st.session_state.get("srv_history")
@@ -132,6 +135,7 @@ def loadgen_section(url: str, tasks) -> None:
             sent = map_tasks(trace, served) if mapped and served else trace
             st.session_state["srv_lg_job"] = Job.start_process("loadgen", loadgen_work,
                                                                LoadRun(sent, cfg))
+            st.rerun()  # redraw the button disabled while it runs
     job = st.session_state.get("srv_lg_job")
     polling = job is not None and not job.done
     st.fragment(loadgen_view, run_every=JOB_POLL_S if polling else None)(polling=polling)
