@@ -13,8 +13,9 @@ COLORS = {"completed": "#2ca02c", "rejected": "#ff7f0e", "failed": "#d62728"}
 
 
 def _layout(fig: go.Figure, title: str, y: str, x: str = "seconds watched") -> go.Figure:
+    legend = dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom")
     return fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=HEIGHT,
-                             margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"))
+                             margin=dict(l=10, r=10, t=40, b=10), legend=legend)
 
 
 def throughput(rates: pd.DataFrame) -> go.Figure:

@@ -63,7 +63,7 @@ def loadgen_work(run: LoadRun, job) -> LoadResult:
     span = max(run.span_s, 1e-3)
     while sender.is_alive():
         elapsed = time.monotonic() - t0
-        message = (f"sending: {min(elapsed, span):.1f} of {span:.1f} s of the trace" if elapsed < span
+        message = (f"sending: {elapsed:.1f} of {span:.1f} s of the trace" if elapsed < span
                    else "waiting for the last answers")
         job.report(min(elapsed / span, 1.0) * 0.98, message)
         sender.join(POLL_S)

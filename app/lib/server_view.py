@@ -18,8 +18,9 @@ def health_line(h: Health) -> None:
     c[1].metric("Tasks", f"{info.get('tasks', '?')}")
     c[2].metric("Queue", f"{info.get('queue_length', 0)} / {info.get('queue_limit', '?')}")
     c[3].metric("Policy", str(info.get("policy", "?")))
-    c[4].metric("Batch (max · wait ms)", f"{info.get('max_batch', '?')} · {info.get('max_wait_ms', '?'):g}"
-                if isinstance(info.get("max_wait_ms"), (int, float)) else "?")
+    wait = info.get("max_wait_ms")
+    wait = f"{wait:g}" if isinstance(wait, (int, float)) else "?"
+    c[4].metric("Batch (max · wait ms)", f"{info.get('max_batch', '?')} · {wait}")
     c[5].metric("dtype", str(info.get("dtype", "?")))
 
 

@@ -127,6 +127,11 @@ def loadgen_section(url: str, tasks) -> None:
     if missing and not mapped:
         st.warning(f"{len(missing)} of the trace's tasks are not on the server (e.g. "
                    f"{missing[0]}): their requests will be rejected with 404.")
+    changes = {e: [r.task for r in trace.rows if r.event == e] for e in ("add_task", "remove_task")}
+    if any(changes.values()):
+        st.info("This trace changes the server's tasks while it runs: it adds "
+                f"{', '.join(changes['add_task']) or 'none'} and removes "
+                f"{', '.join(changes['remove_task']) or 'none'}.", icon=":material/info:")
     job: Job | None = st.session_state.get("srv_lg_job")
     running = job is not None and not job.done
     if st.button("Run loadgen", type="primary", key="srv_lg_run", disabled=running):

@@ -71,6 +71,8 @@ def test_health_tasks_and_live_charts(server):
     assert tasks.set_index("name").labels["sentiment"] == "negative, positive"
     assert {c.key for c in at.get("plotly_chart")} == {
         "srv_chart_throughput", "srv_chart_queue", "srv_chart_latency", "srv_chart_tasks"}
+    at.selectbox(key="srv_lg_trace").set_value("lifecycle-demo.csv").run()
+    assert any("removes task-1" in i.value for i in at.info)  # before it is sent
 
 
 def test_classify_shows_label_names(server):
@@ -154,7 +156,8 @@ def test_server_gone_mid_run():
     assert job.ok, job.error
     assert not at.exception
     summary = frame(at, "srv_lg_summary").iloc[0]
-    assert summary.failed > 0 and summary.completed + summary.rejected + summary.failed == summary.requests
+    assert summary.failed > 0
+    assert summary.completed + summary.rejected + summary.failed == summary.requests
     assert any("no server answers" in w for w in warnings(at))
     assert any("connection error" in w for w in warnings(at))
 
