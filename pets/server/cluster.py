@@ -58,7 +58,11 @@ class LiveScheduler:
         e = self.engine
         catalog = Catalog(e.model_name, e.config, dict(e.tasks), dict(e.memory().tasks), e)
         self.core = LiveCore(catalog, self.live, sink=self)
-        self.core.start()
+        try:
+            self.core.start()
+        except BaseException:
+            self.core.close()  # the actors started so far, and Ray when it started it
+            raise
         self._thread = threading.Thread(target=self._loop, name="pets-live-driver", daemon=True)
         self._thread.start()
         self.ready.set()
