@@ -65,9 +65,14 @@ def live(url: str, was_ok: bool) -> None:
     h = health(url)
     if h.ok != was_ok:
         st.rerun()
-    server_view.local_status(local_server(url))
+    local = local_server(url)
+    server_view.local_status(local)
     if not h.ok:
-        if h.starting:
+        if local is not None and local.running:
+            st.info(f"`pets serve` is starting ({time.monotonic() - local.started:.0f} s): it loads "
+                    "the backbone and the tasks, then warms up every task; the page shows the "
+                    "server once GET /health says ok.", icon=":material/hourglass_top:")
+        elif h.starting:
             st.info(h.problem, icon=":material/hourglass_top:")
         else:
             st.warning(h.problem, icon=":material/power_off:")
@@ -165,7 +170,8 @@ ok = health(url).ok
 with st.expander("Local server", expanded=not ok or local_server(url) is not None):
     local_controls(url)
 live_on = st.toggle("Live charts (poll /metrics every 2 s)", value=True, key="srv_live")
-st.fragment(live, run_every=POLL_S if live_on else None)(url, ok)
+starting = not ok and (local := local_server(url)) is not None and local.running
+st.fragment(live, run_every=POLL_S if live_on or starting else None)(url, ok)
 if ok:
     try:
         tasks = list_tasks(url)

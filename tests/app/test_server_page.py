@@ -190,6 +190,7 @@ def test_start_and_stop_a_local_server():
     assert not at.exception and not errors(at)
     proc = local_server(url)
     assert proc is not None and proc.running
+    assert any("`pets serve` is starting" in i.value for i in at.info)
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not _healthy(url):
