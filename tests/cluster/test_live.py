@@ -67,6 +67,15 @@ def test_killed_actor_loses_nothing(catalog):
     same_as_host(rep, catalog, queries_of(catalog))
 
 
+def test_a_worker_crashing_from_inside_loses_nothing(catalog):
+    rep = replay_live(TRACE, catalog, live_config(workers=2, balancer="static",
+                                                  crashes=(Fault(0.05, 0),)))
+    s = rep.summary()
+    assert (s["completed"], s["rejected"], s["failed"], s["stale"]) == (300, 0, 0, 0)
+    (death,) = rep.deaths
+    assert death.worker == 0 and s["recovery_s"] >= 0 and "lost" in rep.report.log[0]
+
+
 @pytest.mark.parametrize("kw", [dict(workers=0), dict(balancer="nope"), dict(poll_s=0),
                                 dict(faults=(Fault(0.1, 3),))])
 def test_bad_options_say_what_to_do(kw):

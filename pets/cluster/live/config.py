@@ -33,7 +33,8 @@ class LiveConfig:
     max_moves: int = 2
     min_busy: float = 0.5
     memory_budget_mb: float | None = None  # PET bytes per worker; None: unbounded
-    faults: tuple[Fault, ...] = ()
+    faults: tuple[Fault, ...] = ()   # ray.kill from the driver
+    crashes: tuple[Fault, ...] = ()  # the actor's process exits from inside (a crashing batch)
     threads: int = 1                 # torch threads per actor
     address: str | None = None       # an existing Ray cluster (None: start a local one)
     num_cpus: int | None = None      # local Ray's CPUs (None: max(2, workers))
@@ -60,7 +61,7 @@ class LiveConfig:
         if self.queue is not None and not callable(self.queue):
             raise InvalidSpecError("queue must make a worker's scheduler from an engine, e.g. "
                                    "pets.server.live.worker_queue(ServerConfig())")
-        for f in self.faults:
+        for f in (*self.faults, *self.crashes):
             if not (isinstance(f.worker, int) and 0 <= f.worker < self.workers):
                 raise InvalidSpecError(f"fault {f} names no worker of 0..{self.workers - 1}")
 

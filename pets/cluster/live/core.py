@@ -91,6 +91,11 @@ class LiveCore:
         self.killed_at[w] = self.now()
         ray.kill(self.states[w].actor, no_restart=True)
 
+    def crash(self, w: int) -> None:
+        """Fault injection: worker `w`'s process exits from inside (nothing tells the core)."""
+        self.killed_at[w] = self.now()
+        self.states[w].actor.crash.remote()
+
     def pump(self, timeout: float) -> None:
         """Send what was routed, run a balancer round when due, take the answers that come
         within `timeout` seconds."""

@@ -110,7 +110,8 @@ class LiveRun:
         cfg = self.cfg
         first = rows[0].arrival_s if rows else 0.0
         times = [r.arrival_s - first for r in rows]
-        faults = sorted(cfg.faults, key=lambda f: f.at_s)
+        faults = sorted([(f, core.kill) for f in cfg.faults] + [(f, core.crash) for f in cfg.crashes],
+                        key=lambda x: x[0].at_s)
         cpu0 = time.process_time()
         i = 0
         while ledger.open > 0:
@@ -123,12 +124,13 @@ class LiveRun:
                 else:
                     core.submit(i, queries[i])
                 i += 1
-            while faults and faults[0].at_s <= now:
-                core.kill(faults.pop(0).worker)
+            while faults and faults[0][0].at_s <= now:
+                fault, inject = faults.pop(0)
+                inject(fault.worker)
             if i == len(rows) and now > (times[-1] if times else 0) + cfg.timeout_s:
                 self._give_up(ledger)
                 break
-            nxt = min(times[i] if i < len(rows) else np.inf, faults[0].at_s if faults else np.inf)
+            nxt = min(times[i] if i < len(rows) else np.inf, faults[0][0].at_s if faults else np.inf)
             core.pump(min(max(nxt - core.now(), cfg.send_s), cfg.poll_s))
         return LiveReport(ledger.report(f"pets x{cfg.workers} live", cfg.serve),
                           cfg.workers, cfg.balancer, "ray-live", core.monitor.samples,

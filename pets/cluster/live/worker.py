@@ -11,6 +11,7 @@ threaded (`max_concurrency`), so a poll, a submit and a PET transfer run beside 
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import wait
@@ -108,6 +109,10 @@ class LiveWorker:
 
     def stop(self) -> None:
         self.scheduler.stop()
+
+    def crash(self) -> None:
+        """Fault injection: the process dies from inside, as a crashing kernel would take it."""
+        os._exit(1)
 
     # ---- helpers ------------------------------------------------------------------------------
     def _finished(self, rid: int, future) -> None:
