@@ -177,6 +177,7 @@ def _row(backend: str, case: Case, rep: int, s: dict, offered: float, rate1: flo
                 throughput_rps=s["throughput_rps"], p50_ms=s["p50_ms"], p99_ms=s["p99_ms"],
                 completed=s["completed"], rejected=s["rejected"], failed=s["failed"],
                 requests=s["requests"], migrations=s["migrations"],
+                mean_batch=s["completed"] / s["batches"] if s["batches"] else float("nan"),
                 worker_busy=s.get("worker_busy", float("nan")),
                 driver_cpu_s=s.get("driver_cpu_s", float("nan")))
 
@@ -191,6 +192,7 @@ def _derived(df: pd.DataFrame) -> pd.DataFrame:
         p99_ms=("p99_ms", "median"), p99_min=("p99_ms", "min"), p99_max=("p99_ms", "max"),
         completed=("completed", "min"), requests=("requests", "first"),
         migrations=("migrations", "median"), worker_busy=("worker_busy", "median"),
+        mean_batch=("mean_batch", "median"),
         recovery_s=("recovery_s", "median"), detect_s=("detect_s", "median"),
         rerouted=("rerouted", "median"),
         driver_cpu_s=("driver_cpu_s", "median"), runs=("repeat", "size"),
@@ -207,6 +209,6 @@ def _derived(df: pd.DataFrame) -> pd.DataFrame:
 
 def summary_lines(df: pd.DataFrame) -> list[str]:
     cols = ["backend", "workers", "balancer", "faults", "throughput_rps", "tput_min", "tput_max", "p50_ms",
-            "p99_ms", "completed", "requests", "migrations", "rerouted", "recovery_s", "worker_busy", "load_avg", "vs_first",
+            "p99_ms", "completed", "requests", "migrations", "rerouted", "recovery_s", "mean_batch", "worker_busy", "load_avg", "vs_first",
             "live_vs_sim"]
     return [df[[c for c in cols if c in df]].round(3).to_string(index=False)]

@@ -26,15 +26,17 @@ class _BatchClock(ServerMetrics):
 
     def __init__(self) -> None:
         super().__init__()
-        self.batch_s = 0.0
+        self.batch_s, self.batches = 0.0, 0
 
     def batch(self, size: int, tokens: int, seconds: float) -> None:
         super().batch(size, tokens, seconds)
         self.batch_s += seconds
+        self.batches += 1
 
 
 class WorkerScheduler(Scheduler):
-    """The server's scheduler, telling how long it has spent in batches (`busy_s`)."""
+    """The server's scheduler, telling how long it has spent in batches (`busy_s`) and how
+    many it ran (`batches`)."""
 
     def __init__(self, engine: pets.PetsEngine, config: ServerConfig = ServerConfig()) -> None:
         super().__init__(engine, config, _BatchClock())
@@ -42,6 +44,10 @@ class WorkerScheduler(Scheduler):
     @property
     def busy_s(self) -> float:
         return self.metrics.batch_s
+
+    @property
+    def batches(self) -> int:
+        return self.metrics.batches
 
 
 def worker_queue(config: ServerConfig = ServerConfig(queue_limit=LIVE_QUEUE_LIMIT)

@@ -52,30 +52,6 @@ def test_two_actors_serve_at_once(catalog):
     same_as_host(rep, catalog, queries_of(catalog))
 
 
-def test_killed_actor_loses_nothing(catalog):
-    rep = replay_live(TRACE, catalog, live_config(workers=2, balancer="static", keep_outputs=True,
-                                                 faults=(Fault(0.05, 1),)))
-    s = rep.summary()
-    assert s["completed"] + s["rejected"] + s["failed"] == s["requests"] == 300
-    assert s["completed"] == 300, rep.frame().reason.value_counts()
-    (death,) = rep.deaths
-    assert death.worker == 1 and death.tasks, "the tasks only worker 1 held were re-placed"
-    assert 0 <= s["recovery_s"] < 5 and s["recoveries"] == len(death.tasks)
-    df = rep.frame()
-    assert (df[df.finish > death.detected_s + 0.01].worker == 0).all()
-    assert s["rerouted"] >= death.rerouted > 0  # its own requests, and those parked meanwhile
-    same_as_host(rep, catalog, queries_of(catalog))
-
-
-def test_a_worker_crashing_from_inside_loses_nothing(catalog):
-    rep = replay_live(TRACE, catalog, live_config(workers=2, balancer="static",
-                                                  crashes=(Fault(0.05, 0),)))
-    s = rep.summary()
-    assert (s["completed"], s["rejected"], s["failed"], s["stale"]) == (300, 0, 0, 0)
-    (death,) = rep.deaths
-    assert death.worker == 0 and s["recovery_s"] >= 0 and "lost" in rep.report.log[0]
-
-
 @pytest.mark.parametrize("kw", [dict(workers=0), dict(balancer="nope"), dict(poll_s=0),
                                 dict(faults=(Fault(0.1, 3),))])
 def test_bad_options_say_what_to_do(kw):

@@ -198,6 +198,7 @@ class LiveCore:
         if reply.batch_s > state.batch_s:
             self.monitor.ran(w, now - (reply.batch_s - state.batch_s), now)
             state.batch_s = reply.batch_s
+        state.batches = reply.batches
         back = []
         for ev in reply.events:
             q = state.settle(ev.rid)

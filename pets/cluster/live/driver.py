@@ -132,7 +132,9 @@ class LiveRun:
                 break
             nxt = min(times[i] if i < len(rows) else np.inf, faults[0][0].at_s if faults else np.inf)
             core.pump(min(max(nxt - core.now(), cfg.send_s), cfg.poll_s))
-        return LiveReport(ledger.report(f"pets x{cfg.workers} live", cfg.serve),
+        report = ledger.report(f"pets x{cfg.workers} live", cfg.serve)
+        report.batches = sum(s.batches for s in core.states)  # as the workers counted them
+        return LiveReport(report,
                           cfg.workers, cfg.balancer, "ray-live", core.monitor.samples,
                           core.moves.migrations, core.moves.peak, core.placement.budget,
                           deaths=core.moves.deaths, batch_s=[s.batch_s for s in core.states],

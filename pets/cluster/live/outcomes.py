@@ -43,8 +43,10 @@ class Event:
 @dataclass(frozen=True)
 class Reply:
     """One answer to a worker's `completions` poll: the events since the last poll and the
-    worker's batch time so far (seconds, cumulative), from which the driver derives busy time."""
+    worker's batch time so far (seconds, cumulative), from which the driver derives busy time,
+    its queue length and how many batches it has run."""
 
     events: tuple[Event, ...]
     batch_s: float
     queued: int
+    batches: int = 0

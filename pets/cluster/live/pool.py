@@ -33,6 +33,7 @@ class WorkerState:
     tokens: int = 0
     batch_s: float = 0.0       # the worker's cumulative batch time at its last reply
     node: str = ""             # the Ray node it runs on
+    batches: int = 0           # batches it had run at its last reply
     running = None             # the driver never knows which batch runs: all is "queued"
 
     @property

@@ -115,7 +115,7 @@ def _deployment(cfg: ServePeerConfig, max_loaded: int):
             self.resident.load(self.specs[name], await self.params[name])
             return _Loaded(self.resident, name)
 
-        async def __call__(self, ids: tuple[int, ...]) -> tuple[str, str]:
+        async def __call__(self, ids: tuple[int, ...]) -> tuple[str, str, int]:
             name = serve.get_multiplexed_model_id()
             self.resident.pin(name)
             try:
@@ -125,14 +125,15 @@ def _deployment(cfg: ServePeerConfig, max_loaded: int):
                 self.resident.unpin(name)
 
         @serve.batch(max_batch_size=cfg.max_batch, batch_wait_timeout_s=cfg.batch_wait_s)
-        async def run(self, items: list[tuple[str, tuple[int, ...]]]) -> list[tuple[str, str]]:
+        async def run(self, items: list[tuple[str, tuple[int, ...]]]) -> list[tuple[str, str, int]]:
+            """(replica, error or "", batch size) per request of one mixed-task batch."""
             batch = batch_of_queries([Query(task=t, input_ids=ids, id=i)
                                       for i, (t, ids) in enumerate(items)])
             try:
                 await asyncio.to_thread(self.engine.run, batch)
             except Exception as e:  # noqa: BLE001 - every request of the batch fails with it
-                return [(self.replica, f"failed: {type(e).__name__}: {e}")] * len(items)
-            return [(self.replica, "")] * len(items)
+                return [(self.replica, f"failed: {type(e).__name__}: {e}", len(items))] * len(items)
+            return [(self.replica, "", len(items))] * len(items)
 
     return PetReplica
 
@@ -161,6 +162,7 @@ async def _drive(handle, trace: Trace, catalog: Catalog, cfg: ServePeerConfig) -
     rng, model = np.random.default_rng(0), catalog.config
     ledger = Ledger(len(rows), ClusterRecord)
     replicas: dict[str, int] = {}
+    sizes: list[int] = []  # the batch size each answered request ran in
     first = rows[0].arrival_s if rows else 0.0
 
     async def one(rid: int, row, t0: float) -> None:
@@ -172,13 +174,14 @@ async def _drive(handle, trace: Trace, catalog: Catalog, cfg: ServePeerConfig) -
         low = 1000 if model.vocab_size > 1000 else 1
         ids = (101,) + tuple(int(i) for i in rng.integers(low, model.vocab_size, row.seq_len - 1))
         try:
-            replica, error = await handle.options(multiplexed_model_id=row.task).remote(ids)
+            replica, error, size = await handle.options(multiplexed_model_id=row.task).remote(ids)
         except Exception as e:  # noqa: BLE001 - the request's answer
             ledger.end(rid, "failed", f"{type(e).__name__}: {e}")
             return
         rec = ledger.records[rid]
         rec.finish, rec.worker = time.perf_counter() - t0, replicas.setdefault(replica, len(replicas))
         ledger.end(rid, "failed" if error else "completed", error)
+        sizes.append(size)
 
     t0 = time.perf_counter()
     pending = []
@@ -189,5 +192,6 @@ async def _drive(handle, trace: Trace, catalog: Catalog, cfg: ServePeerConfig) -
         pending.append(asyncio.create_task(one(rid, row, t0)))
     await asyncio.gather(*pending)
     report = ledger.report(f"serve-multiplex x{cfg.replicas}", ServeConfig(executor="real"))
+    report.batches = round(sum(1 / n for n in sizes))
     return LiveReport(report, cfg.replicas, "serve-multiplex", "ray-serve",
                       peak_pet_bytes=[0] * cfg.replicas, span_s=time.perf_counter() - t0)

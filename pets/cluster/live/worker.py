@@ -30,6 +30,7 @@ class WorkerQueue(Protocol):
     """What a worker asks of its queue (the server's `Scheduler` has it all, plus `busy_s`)."""
 
     busy_s: float  # seconds spent running batches so far
+    batches: int   # batches run so far
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -97,7 +98,8 @@ class LiveWorker:
             if not self._events:
                 self._cond.wait(wait_s)
             events, self._events = tuple(self._events), []
-        return Reply(events, self.scheduler.busy_s, self.scheduler.queue_length())
+        return Reply(events, self.scheduler.busy_s, self.scheduler.queue_length(),
+                     self.scheduler.batches)
 
     def service_rate(self, items: Sequence[tuple[int, str, tuple[int, ...]]]) -> float:
         """Requests/s this worker serves when `items` all wait at once: its own queue,
