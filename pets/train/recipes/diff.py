@@ -3,7 +3,8 @@
 The diff D of every target linear is first trained dense (the first third of the
 epochs, at least one), then pruned to the task's density by keeping the entries of
 largest magnitude over all targets together, and the kept entries are trained on (at 10x
-the learning rate: they are few). The
+the learning rate: they are few). The targets' biases train densely beside the diff (the
+spec's `bias`), as the paper's diff covers every parameter. The
 paper reaches the density with an L0 relaxation; pruning a trained dense diff reaches
 the same target density with a plain optimiser.
 """
@@ -38,11 +39,19 @@ class Diff(Recipe):
     sparse_lr_scale = 10.0  # the few kept entries re-train at a higher rate
     paper = "Guo et al. 2021 (magnitude pruning of a trained dense diff, then re-training)"
 
+    def spec(self, name: str, labels: tuple[str, ...], seed: int) -> TaskSpec | None:
+        """Diff-Pruning's diff covers the biases too (dense: they are few); the task file
+        then carries each target's new bias."""
+        return TaskSpec(name=name, pet=self.name, num_labels=len(labels), labels=labels,
+                        seed=seed, bias=True)
+
     def attach(self, model: TaskModel, spec: TaskSpec | None) -> None:
         model.freeze_backbone()
         for i in range(model.num_layers):
             for t in spec.targets:
                 model.set_linear(t, i, DiffLinear(model.linear(t, i)))
+                if spec.bias:
+                    model.linear(t, i).base.bias.requires_grad_(True)
         model.diff_density = spec.density
 
     def after_epoch(self, model: TaskModel, epoch: int, epochs: int) -> bool:
@@ -72,6 +81,8 @@ class Diff(Recipe):
                     idx = torch.zeros(2, 1, dtype=torch.int64)
                 out[f"{linear_path(t, i)}.weight.indices"] = idx
                 out[f"{linear_path(t, i)}.weight.values"] = d[idx[0], idx[1]].clone()
+                if spec.bias:
+                    out[f"{linear_path(t, i)}.bias"] = m.base.bias.detach().clone()
         return out
 
 
