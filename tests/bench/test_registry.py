@@ -1,7 +1,7 @@
 """The bench registry: one interface per bench, `pets bench NAME` generated from it."""
 from __future__ import annotations
 
-from dataclasses import is_dataclass
+from dataclasses import fields, is_dataclass
 
 import pandas as pd
 import pytest
@@ -25,7 +25,9 @@ def test_every_bench_has_its_own_options_in_its_help(name, capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["bench", name, "--help"])
     text = capsys.readouterr().out
-    assert "--scale" in text and "--preset" in text and "default" in text
+    assert "--scale" in text and "default" in text
+    for f in fields(BENCHES[name].config_class):  # one option per config field
+        assert f"--{f.name.replace('_', '-')}" in text, f.name
 
 
 def test_scalability_runs_from_the_cli(tmp_path, capsys):
