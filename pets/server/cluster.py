@@ -21,12 +21,12 @@ from pets.batching.query import Query, check_query
 from pets.cluster.catalog import Catalog
 from pets.cluster.live.config import LiveConfig
 from pets.cluster.live.core import LiveCore
-from pets.errors import (BatchFailedError, QueueFullError, ServerStoppedError, TaskRemovedError,
-                         UnknownTaskError)
+from pets.errors import BatchFailedError, QueueFullError, ServerStoppedError, TaskRemovedError
 from pets.pet.spec import TaskSpec
 from pets.server.config import ServerConfig
 from pets.server.live import worker_queue
 from pets.server.metrics import ServerMetrics
+from pets.server.scheduler import check_served, stopped
 
 # What a request's end that is not a completion raises at its caller, by status.
 ERROR_OF: dict[str, type[Exception]] = {"rejected": QueueFullError, "failed": BatchFailedError}
@@ -75,8 +75,7 @@ class LiveScheduler:
         with self._lock:
             waiting, self._futures = list(self._futures.values()), {}
         for _, f in waiting:
-            _resolve(f, error=ServerStoppedError("the server is shutting down; send the request "
-                                                 "again when it is back"))
+            _resolve(f, error=stopped())
         if self._thread is not None:
             self.core.close()
         self.ready.clear()
@@ -93,10 +92,7 @@ class LiveScheduler:
     def submit(self, task: str, ids: Sequence[Sequence[int]]) -> list[Future]:
         """As `Scheduler.submit`: all or none, never waits for a batch."""
         with self._lock:
-            if task not in self._served:
-                known = ", ".join(sorted(self._served)[:8]) or "none loaded"
-                raise UnknownTaskError(f"unknown task {task!r}; loaded tasks: {known} "
-                                       "(GET /v1/tasks lists them)")
+            check_served(task, self._served)
             now = time.perf_counter() - self._t0
             queries = [Query(task=task, input_ids=tuple(seq), id=next(self._ids), arrival=now)
                        for seq in ids]

@@ -83,8 +83,7 @@ class Scheduler:
             self._stopping = True
             waiting, self._queue = self._queue, []
             self._cond.notify_all()
-        self._fail(waiting, ServerStoppedError("the server is shutting down; send the request "
-                                               "again when it is back"))
+        self._fail(waiting, stopped())
         if self._thread is not None:
             self._thread.join(timeout_s)
         self.ready.clear()
@@ -103,10 +102,7 @@ class Scheduler:
         InvalidQueryError (empty, too long, id outside the vocabulary), QueueFullError or
         ServerStoppedError; never waits for a batch."""
         with self._cond:  # checked under the lock: a removal purges the queue under it too
-            if task not in self._served:
-                known = ", ".join(sorted(self._served)[:8]) or "none loaded"
-                raise UnknownTaskError(f"unknown task {task!r}; loaded tasks: {known} "
-                                       "(GET /v1/tasks lists them)")
+            check_served(task, self._served)
             now = self._now()
             queries = [Query(task=task, input_ids=seq, id=next(self._ids), arrival=now)
                        for seq in ids]
@@ -266,3 +262,16 @@ def _resolve(future: Future, *, result: object = None, error: Exception | None =
             future.set_result(result)
     except InvalidStateError:
         pass
+
+
+def check_served(task: str, served: Mapping[str, TaskSpec]) -> None:
+    """UnknownTaskError naming the loaded tasks unless `task` is served (every front end)."""
+    if task not in served:
+        known = ", ".join(sorted(served)[:8]) or "none loaded"
+        raise UnknownTaskError(f"unknown task {task!r}; loaded tasks: {known} "
+                               "(GET /v1/tasks lists them)")
+
+
+def stopped() -> ServerStoppedError:
+    """What a request still waiting when the server stops ends with."""
+    return ServerStoppedError("the server is shutting down; send the request again when it is back")

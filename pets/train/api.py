@@ -54,6 +54,7 @@ class TrainConfig:
     rank: int | None = None
     bottleneck: int | None = None
     density: float | None = None
+    targets: tuple[str, ...] | None = None  # linears (or adapter sites) the PET changes
 
     def __post_init__(self) -> None:
         get_recipe(self.pet)
@@ -173,7 +174,7 @@ def split_head(ds, n: int):
 
 
 def _with_overrides(spec: TaskSpec, config: TrainConfig) -> TaskSpec:
-    over = {k: getattr(config, k) for k in ("rank", "bottleneck", "density")
+    over = {k: getattr(config, k) for k in ("rank", "bottleneck", "density", "targets")
             if getattr(config, k) is not None}
     if not over:
         return spec

@@ -14,7 +14,8 @@ def _train(args: argparse.Namespace) -> int:
                       epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                       max_len=args.max_len, seed=args.seed, max_train=args.max_train,
                       max_eval=args.max_eval, dtype=args.dtype, rank=args.rank,
-                      bottleneck=args.bottleneck, density=args.density)
+                      bottleneck=args.bottleneck, density=args.density,
+                      targets=tuple(args.targets.split(",")) if args.targets else None)
     out = Path(args.out) if args.out else Path("out/tasks") / args.name
     result = train(cfg, out=out, on_epoch=lambda e: print(
         f"epoch {e.epoch}: train loss {e.train_loss:.4f}, dev accuracy {e.dev_accuracy:.4f} "
@@ -84,6 +85,8 @@ def add_train_parsers(sub) -> None:
     tr.add_argument("--bottleneck", type=int, default=None, help="adapter bottleneck")
     tr.add_argument("--density", type=float, default=None,
                     help="diff: share of entries kept; mask: share of weights zeroed")
+    tr.add_argument("--targets", default=None,
+                    help="comma-separated linears the PET changes (default: the method's own)")
     tr.add_argument("--out", default=None, help="task folder to write (default out/tasks/NAME)")
     tr.set_defaults(fn=_train)
 

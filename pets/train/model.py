@@ -40,6 +40,10 @@ class TaskModel(nn.Module):
         for p in self.bert.parameters():
             p.requires_grad_(False)
 
+    def sites(self, targets) -> list[tuple[str, int]]:
+        """(target, layer) for every layer and target: where a recipe patches modules."""
+        return [(t, i) for i in range(self.num_layers) for t in targets]
+
     def linear(self, target: str, layer: int) -> nn.Module:
         return self.bert.get_submodule(LINEAR_PATHS[target].format(i=layer))
 

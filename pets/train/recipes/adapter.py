@@ -39,17 +39,15 @@ class Adapter(Recipe):
 
     def attach(self, model: TaskModel, spec: TaskSpec | None) -> None:
         model.freeze_backbone()
-        for i in range(model.num_layers):
-            for site in ADAPTER_PATHS:
-                model.set_linear(site, i, AdapterAfter(model.linear(site, i), spec.bottleneck))
+        for site, i in model.sites(spec.targets):
+            model.set_linear(site, i, AdapterAfter(model.linear(site, i), spec.bottleneck))
 
     def export(self, model: TaskModel, spec: TaskSpec | None) -> dict[str, Tensor]:
         out = {}
-        for i in range(model.num_layers):
-            for site, path in ADAPTER_PATHS.items():
-                mod = model.linear(site, i)
-                for part in ("down", "up"):
-                    lin = getattr(mod, part)
-                    out[f"{path.format(i=i)}.{part}.weight"] = lin.weight.detach().clone()
-                    out[f"{path.format(i=i)}.{part}.bias"] = lin.bias.detach().clone()
+        for site, i in model.sites(spec.targets):
+            mod = model.linear(site, i)
+            for part in ("down", "up"):
+                lin = getattr(mod, part)
+                out[f"{ADAPTER_PATHS[site].format(i=i)}.{part}.weight"] = lin.weight.detach().clone()
+                out[f"{ADAPTER_PATHS[site].format(i=i)}.{part}.bias"] = lin.bias.detach().clone()
         return out

@@ -47,11 +47,10 @@ class Diff(Recipe):
 
     def attach(self, model: TaskModel, spec: TaskSpec | None) -> None:
         model.freeze_backbone()
-        for i in range(model.num_layers):
-            for t in spec.targets:
-                model.set_linear(t, i, DiffLinear(model.linear(t, i)))
-                if spec.bias:
-                    model.linear(t, i).base.bias.requires_grad_(True)
+        for t, i in model.sites(spec.targets):
+            model.set_linear(t, i, DiffLinear(model.linear(t, i)))
+            if spec.bias:
+                model.linear(t, i).base.bias.requires_grad_(True)
         model.diff_density = spec.density
 
     def after_epoch(self, model: TaskModel, epoch: int, epochs: int) -> bool:
@@ -72,17 +71,16 @@ class Diff(Recipe):
 
     def export(self, model: TaskModel, spec: TaskSpec | None) -> dict[str, Tensor]:
         out = {}
-        for i in range(model.num_layers):
-            for t in spec.targets:
-                m = model.linear(t, i)
-                d = (m.diff * m.keep).detach()
-                idx = (m.keep > 0).nonzero().T.contiguous()  # [2, nnz], row-major
-                if idx.shape[1] == 0:  # a target the pruning emptied keeps one zero entry
-                    idx = torch.zeros(2, 1, dtype=torch.int64)
-                out[f"{linear_path(t, i)}.weight.indices"] = idx
-                out[f"{linear_path(t, i)}.weight.values"] = d[idx[0], idx[1]].clone()
-                if spec.bias:
-                    out[f"{linear_path(t, i)}.bias"] = m.base.bias.detach().clone()
+        for t, i in model.sites(spec.targets):
+            m = model.linear(t, i)
+            d = (m.diff * m.keep).detach()
+            idx = (m.keep > 0).nonzero().T.contiguous()  # [2, nnz], row-major
+            if idx.shape[1] == 0:  # a target the pruning emptied keeps one zero entry
+                idx = torch.zeros(2, 1, dtype=torch.int64)
+            out[f"{linear_path(t, i)}.weight.indices"] = idx
+            out[f"{linear_path(t, i)}.weight.values"] = d[idx[0], idx[1]].clone()
+            if spec.bias:
+                out[f"{linear_path(t, i)}.bias"] = m.base.bias.detach().clone()
         return out
 
 

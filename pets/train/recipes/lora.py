@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from pets.pet.spec import TaskSpec
+from pets.pet.targets import linear_path
 from pets.train.model import TaskModel
 from pets.train.recipes.base import Recipe, register
 
@@ -32,21 +33,13 @@ class Lora(Recipe):
 
     def attach(self, model: TaskModel, spec: TaskSpec | None) -> None:
         model.freeze_backbone()
-        for i in range(model.num_layers):
-            for t in spec.targets:
-                model.set_linear(t, i, LoraLinear(model.linear(t, i), spec.rank, spec.alpha))
+        for t, i in model.sites(spec.targets):
+            model.set_linear(t, i, LoraLinear(model.linear(t, i), spec.rank, spec.alpha))
 
     def export(self, model: TaskModel, spec: TaskSpec | None) -> dict[str, Tensor]:
         out = {}
-        for i in range(model.num_layers):
-            for t in spec.targets:
-                mod, path = model.linear(t, i), spec_path(t, i)
-                out[f"{path}.lora_A"] = mod.lora_A.detach().clone()
-                out[f"{path}.lora_B"] = mod.lora_B.detach().clone()
+        for t, i in model.sites(spec.targets):
+            mod, path = model.linear(t, i), linear_path(t, i)
+            out[f"{path}.lora_A"] = mod.lora_A.detach().clone()
+            out[f"{path}.lora_B"] = mod.lora_B.detach().clone()
         return out
-
-
-def spec_path(target: str, layer: int) -> str:
-    from pets.pet.targets import linear_path
-
-    return linear_path(target, layer)

@@ -52,15 +52,13 @@ class Mask(Recipe):
 
     def attach(self, model: TaskModel, spec: TaskSpec | None) -> None:
         model.freeze_backbone()
-        for i in range(model.num_layers):
-            for t in spec.targets:
-                model.set_linear(t, i, MaskLinear(model.linear(t, i), spec.density))
+        for t, i in model.sites(spec.targets):
+            model.set_linear(t, i, MaskLinear(model.linear(t, i), spec.density))
 
     def export(self, model: TaskModel, spec: TaskSpec | None) -> dict[str, Tensor]:
         out = {}
-        for i in range(model.num_layers):
-            for t in spec.targets:
-                m = model.linear(t, i)
-                out[f"{linear_path(t, i)}.weight.zeroed"] = \
-                    (m.mask().detach() == 0).nonzero().T.contiguous()
+        for t, i in model.sites(spec.targets):
+            m = model.linear(t, i)
+            out[f"{linear_path(t, i)}.weight.zeroed"] = \
+                (m.mask().detach() == 0).nonzero().T.contiguous()
         return out
