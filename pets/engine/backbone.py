@@ -16,6 +16,7 @@ from torch import Tensor
 
 from pets.config import ModelConfig
 from pets.engine.layout import TokenLayout
+from pets.engine.linear import LINEARS, choose_linear
 from pets.errors import CheckpointError
 from pets.pet.ops import HookKey, OpTable
 from pets.pet.targets import LAYERNORM_PATHS, LINEAR_PATHS
@@ -50,10 +51,15 @@ class LayerWeights:
 
 
 class Backbone:
-    """Shared weights plus the forward pass with hook points."""
+    """Shared weights plus the forward pass with hook points.
+
+    linear: how the shared linears run (`pets.engine.linear`: "auto", "plain", "packed");
+    the choice is `linear_impl`.
+    """
 
     def __init__(self, cfg: ModelConfig, embeddings: dict[str, Tensor],
-                 layers: list[LayerWeights], pooler: tuple[Tensor, Tensor]) -> None:
+                 layers: list[LayerWeights], pooler: tuple[Tensor, Tensor], *,
+                 linear: str = "auto") -> None:
         if cfg.hidden_act not in ACTIVATIONS:
             raise CheckpointError(
                 f"activation {cfg.hidden_act!r} unsupported; known: {sorted(ACTIVATIONS)}"
@@ -63,12 +69,16 @@ class Backbone:
         self.layers = layers
         self.pooler_w, self.pooler_b = pooler
         self._act = ACTIVATIONS[cfg.hidden_act]
+        self.linear_impl = choose_linear(linear, self.device, self.dtype)
+        make = LINEARS[self.linear_impl]
+        self._linears = [{name: make(getattr(lw, f"{name}_w"), getattr(lw, f"{name}_b"))
+                          for name in ("qkv", "attn_out", "inter", "out")} for lw in layers]
 
     # ---- construction -------------------------------------------------------------
     @classmethod
     def from_state_dict(cls, cfg: ModelConfig, sd: dict[str, Tensor], *,
                         device: str | torch.device = "cpu",
-                        dtype: torch.dtype = torch.float32) -> "Backbone":
+                        dtype: torch.dtype = torch.float32, linear: str = "auto") -> "Backbone":
         """Build from HF `BertModel` names (a `bert.` prefix is stripped)."""
         sd = {k.removeprefix("bert."): v for k, v in sd.items()}
         put = lambda t: t.detach().to(device=device, dtype=dtype).contiguous()  # noqa: E731
@@ -100,11 +110,11 @@ class Backbone:
                 out_ln_b=put(get(f"{ln['out_ln']}.bias")),
             ))
         pooler = (put(get("pooler.dense.weight")), put(get("pooler.dense.bias")))
-        return cls(cfg, emb, layers, pooler)
+        return cls(cfg, emb, layers, pooler, linear=linear)
 
     @classmethod
     def random(cls, cfg: ModelConfig, *, seed: int = 0, device: str | torch.device = "cpu",
-               dtype: torch.dtype = torch.float32) -> "Backbone":
+               dtype: torch.dtype = torch.float32, linear: str = "auto") -> "Backbone":
         """BERT-shaped random weights: N(0, 0.02) matrices and biases, LayerNorm 1 + N(0, 0.02).
 
         Biases are non-zero on purpose, so a task that replaces them (BitFit) is visible.
@@ -114,7 +124,7 @@ class Backbone:
         for name, shape in hf_shapes(cfg).items():
             t = torch.randn(shape, generator=gen) * 0.02
             sd[name] = t + 1.0 if name.endswith("LayerNorm.weight") else t
-        return cls.from_state_dict(cfg, sd, device=device, dtype=dtype)
+        return cls.from_state_dict(cfg, sd, device=device, dtype=dtype, linear=linear)
 
     def state_dict(self) -> dict[str, Tensor]:
         """HF `BertModel` state dict (views of our tensors, q/k/v split back out)."""
@@ -162,7 +172,8 @@ class Backbone:
     def nbytes(self) -> int:
         ts = list(self.emb.values()) + [self.pooler_w, self.pooler_b]
         ts += [t for lw in self.layers for t in lw.tensors()]
-        return sum(t.numel() * t.element_size() for t in ts)
+        packed = sum(lin.extra_bytes() for lins in self._linears for lin in lins.values())
+        return sum(t.numel() * t.element_size() for t in ts) + packed
 
     # ---- forward ------------------------------------------------------------------------
     @torch.inference_mode()
@@ -184,20 +195,21 @@ class Backbone:
         cfg = self.cfg
         hdim = (cfg.hidden_size,)
         fire = _Firer(ops, i)
-        q, k, v = F.linear(x, lw.qkv_w, lw.qkv_b).split(cfg.hidden_size, dim=1)
+        lin = self._linears[i]
+        q, k, v = lin["qkv"](x).split(cfg.hidden_size, dim=1)
         fire("linear", "query", x, q)
         fire("linear", "key", x, k)
         fire("linear", "value", x, v)
         ctx = layout.attention(q, k, v, cfg.num_attention_heads)
-        a = F.linear(ctx, lw.attn_out_w, lw.attn_out_b)
+        a = lin["attn_out"](ctx)
         fire("linear", "attn_out", ctx, a)
         fire("adapter", "attn_out", a, a)
         x = F.layer_norm(a + x, hdim, lw.attn_ln_w, lw.attn_ln_b, cfg.layer_norm_eps)
         fire("layernorm", "attn_ln", x, x)
-        h = F.linear(x, lw.inter_w, lw.inter_b)
+        h = lin["inter"](x)
         fire("linear", "intermediate", x, h)
         h = self._act(h)
-        o = F.linear(h, lw.out_w, lw.out_b)
+        o = lin["out"](h)
         fire("linear", "output", h, o)
         fire("adapter", "output", o, o)
         x = F.layer_norm(o + x, hdim, lw.out_ln_w, lw.out_ln_b, cfg.layer_norm_eps)

@@ -3,8 +3,9 @@ optional new biases (`TaskSpec.bias`). Default density 0.5%.
 
 Run-time storage: per target a `SparseDelta`, the positions as int16 column
 indices + int32 row pointers and the values [nnz] in the engine's dtype (4 bytes
-per entry in bf16, 6 in fp32, against CSR's 8); recently run tasks keep the
-int32 columns and values in the sparse kernels' dtype (`pets.pet.sparse.SparseLRU`).
+per entry in bf16, 6 in fp32, against CSR's 8), which the CPU kernel reads as they are;
+with torch's CSR kernels instead, recently run tasks keep int32 columns and values in
+those kernels' dtype (`pets.pet.sparse.SparseLRU`).
 Per hook point one op runs the batch's diff tasks of a store: one block-diagonal
 sparse GEMM (or one per segment for large deltas)."""
 from __future__ import annotations
@@ -28,8 +29,8 @@ from pets.pet.targets import linear_path, linear_shape
 class DiffState:
     deltas: dict[HookKey, SparseDelta]  # D [out, in] per target
     biases: dict[HookKey, Tensor] = field(default_factory=dict)
-    # (int32 columns, values in the kernels' dtype) per target, while the task runs recently
-    cached: dict[HookKey, tuple[Tensor | None, Tensor]] = field(default_factory=dict)
+    # kernel operands while the task runs recently (`pets.pet.sparse.group_sparse_ops`)
+    cached: dict = field(default_factory=dict)
 
     def sparse_keys(self) -> list[HookKey]:
         """The hook points of its sparse terms."""
@@ -108,7 +109,8 @@ class Diff(PetMethod):
         states = {slot: store.view(slot) for slot in run.slot_list}
         table = group_sparse_ops(run, ctx, backbone, states, 1.0,
                                  pattern_of=lambda s, key: s.deltas[key].pattern,
-                                 values_of=lambda s, key: s.deltas[key].values)
+                                 values_of=lambda s, key: s.deltas[key].values,
+                                 values_owned=True)
         for key in states[run.slot_list[0]].biases:
             add_op(table, key, bias_op(run, shared_bias(backbone, key), lambda key=key: torch.stack(
                 [states[s].biases[key] for s in run.slot_list])))

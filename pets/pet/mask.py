@@ -7,15 +7,14 @@ indices + int32 row pointers, 2 bytes per zeroed entry). The values of
 W * (1 - M) are the shared weight's own: a task that has not run holds none of
 them, so many more tasks fit. Gathering them touches nearly every cache line of
 W (at 5% density), so a task that runs keeps its kernel
-operands (the values in fp32 for the CPU segment kernel: 4 more bytes per entry; values
-+ int32 columns, 8 bytes, for torch's CSR kernels; counted by `engine.memory()`) while it is among
-the engine's most recently run sparse tasks (`OpContext.sparse_cache_tasks`)."""
+operands (the values in the engine's dtype for the CPU segment kernel: 2 more bytes per
+entry in bf16; values + int32 columns for torch's CSR kernels; counted by `engine.memory()`)
+while it is among the engine's most recently run sparse tasks (`OpContext.sparse_cache_tasks`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor
 
 from pets.pet.method import PetMethod, register
 from pets.pet.ops import GroupRun, HookKey, OpTable, add_op, linear_keys
@@ -28,8 +27,8 @@ from pets.pet.targets import linear_path, linear_shape
 @dataclass(eq=False)
 class MaskState:
     zeroed: dict[HookKey, SparsePattern]  # positions of Z in W [out, in]
-    # (int32 columns [nnz], W's values [nnz]) per target, while the task runs recently
-    cached: dict[HookKey, tuple[Tensor | None, Tensor]] = field(default_factory=dict)
+    # kernel operands (W's values at Z) while the task runs recently
+    cached: dict = field(default_factory=dict)
 
     def sparse_keys(self) -> list[HookKey]:
         """The hook points of its sparse terms."""
@@ -79,7 +78,8 @@ class Mask(PetMethod):
         return group_sparse_ops(
             run, ctx, backbone, {slot: store.view(slot) for slot in run.slot_list}, -1.0,
             pattern_of=lambda s, key: s.zeroed[key],
-            values_of=lambda s, key: s.zeroed[key].gather(backbone.linear(key.layer, key.name)[0]))
+            values_of=lambda s, key: s.zeroed[key].gather(backbone.linear(key.layer, key.name)[0]),
+            values_owned=False)
 
     def reference_ops(self, store: ListSlots, run: GroupRun, backbone) -> OpTable:
         table: OpTable = {}

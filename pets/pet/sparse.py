@@ -195,17 +195,55 @@ def cpu_kernel(ctx: OpContext, device: torch.device):
     return segment_spmm_kernel()
 
 
-def kernel_op(run: GroupRun, sign: float, parts_of: Operand, kernel):
-    """`sparse_op` in one call of the compiled CPU kernel: every segment's term, read from
-    and added straight into the engine's dtype (no dense intermediate, no transposes)."""
-    starts = [r.start for r in run.rows]
-    lens = [r.stop - r.start for r in run.rows]
+@dataclass(frozen=True)
+class KernelOperands:
+    """One task's sparse terms at every hook point, as the CPU kernel takes them.
 
-    def apply(x: Tensor, y: Tensor) -> None:
-        parts = [parts_of(slot) for slot in run.slot_list]
-        kernel.segment_spmm(x, y, [p.crow for p in parts], [p.col for p in parts],
-                            [p.values for p in parts], starts, lens, sign)
-    return apply
+    ptrs: [K, 3] int64, per hook point (in `state.sparse_keys()` order) the data pointers of
+    crow int32, col int16/int32 and values in the engine's dtype. extra: the tensors made
+    for the kernel (Mask's values gathered from the shared weights); the others are the
+    state's own and live as long as it does.
+    """
+
+    ptrs: Tensor
+    extra: tuple[Tensor, ...]
+
+
+def kernel_operands(state, keys: list[HookKey], pattern_of, values_of,
+                    values_owned: bool) -> KernelOperands:
+    """`values_owned`: values_of returns the state's own contiguous tensors (Diff), else
+    new ones that the operands keep (Mask)."""
+    rows, extra = [], []
+    for key in keys:
+        pattern, values = pattern_of(state, key), values_of(state, key).contiguous()
+        if not values_owned:
+            extra.append(values)
+        rows.append((pattern.crow.data_ptr(), pattern.col.data_ptr(), values.data_ptr()))
+    return KernelOperands(torch.tensor(rows, dtype=torch.long), tuple(extra))
+
+
+def kernel_ops(run: GroupRun, sign: float, keep: list, keys: list[HookKey],
+               operands: list[KernelOperands], col32: list[bool], kernel) -> OpTable:
+    """One kernel call per hook point over every segment of the group. The pointer tables,
+    starts and lengths are built once for the batch and shared by all its hook points;
+    `keep` (the states) and `operands` stay referenced by the ops, so every pointed-to
+    tensor outlives the batch even if the LRU drops it meanwhile."""
+    ptrs = torch.stack([o.ptrs for o in operands], dim=1)  # [K, n, 3]
+    starts = torch.tensor([r.start for r in run.rows], dtype=torch.long)
+    lens = torch.tensor([r.stop - r.start for r in run.rows], dtype=torch.long)
+    alive = (keep, operands)
+
+    def op(k: int):
+        table_k, c32 = ptrs[k], col32[k]
+
+        def apply(x: Tensor, y: Tensor, _alive=alive) -> None:
+            kernel.segment_spmm(x, y, table_k, starts, lens, c32, sign)
+        return apply
+
+    table: OpTable = {}
+    for k, key in enumerate(keys):
+        add_op(table, key, op(k))
+    return table
 
 
 def sparse_op(run: GroupRun, sign: float, parts_of: Operand, concat_nnz: int):
@@ -263,20 +301,35 @@ def sparse_loop(run: GroupRun, sign: float, dense_of: Operand):
 
 def group_sparse_ops(run: GroupRun, ctx: OpContext, backbone, states: dict, sign: float,
                      pattern_of: Callable[[object, HookKey], SparsePattern],
-                     values_of: Callable[[object, HookKey], Tensor]) -> OpTable:
+                     values_of: Callable[[object, HookKey], Tensor],
+                     values_owned: bool) -> OpTable:
     """One sparse operator per hook point for a slot group of Diff or Mask tasks.
 
     `states[slot]` is each task's state (with a `cached` dict), `pattern_of(state, key)` its
-    positions at a hook, `values_of(state, key)` its values there (any dtype). Recently run
-    tasks (`SparseLRU`) keep the operands the kernel takes: on the CPU with the compiled
-    kernel, values in fp32 beside the int16 positions; otherwise int32 columns + values in
-    the CSR kernels' dtype.
+    positions at a hook, `values_of(state, key)` its values there in the engine's dtype
+    (`values_owned`: the state's own tensors). Recently run tasks (`SparseLRU`) keep the
+    operands the kernels take: on the CPU with the compiled kernel a pointer table (plus
+    Mask's gathered values); otherwise int32 columns + values in the CSR kernels' dtype.
     """
     lru = sparse_lru(ctx)
     for state in states.values():
         lru.touch(state)
     kernel = cpu_kernel(ctx, backbone.device)
-    values_dtype = torch.float32 if kernel else sparse_dtype(backbone.device, backbone.dtype)
+    first = states[run.slot_list[0]]
+    keys = first.sparse_keys()
+    if kernel:
+        operands = []
+        for slot in run.slot_list:
+            state = states[slot]
+            got = state.cached.get("kernel")
+            if got is None:
+                got = kernel_operands(state, keys, pattern_of, values_of, values_owned)
+                if lru.holds(state):
+                    state.cached["kernel"] = got
+            operands.append(got)
+        col32 = [pattern_of(first, key).col.dtype == torch.int32 for key in keys]
+        return kernel_ops(run, sign, list(states.values()), keys, operands, col32, kernel)
+    values_dtype = sparse_dtype(backbone.device, backbone.dtype)
 
     def parts_of(key: HookKey) -> Operand:
         def make(slot: int) -> CsrParts:
@@ -284,18 +337,14 @@ def group_sparse_ops(run: GroupRun, ctx: OpContext, backbone, states: dict, sign
             pattern = pattern_of(state, key)
             operands = state.cached.get(key)
             if operands is None:
-                col = None if kernel else pattern.col.to(torch.int32)
-                operands = (col, values_of(state, key).to(values_dtype))
+                operands = (pattern.col.to(torch.int32), values_of(state, key).to(values_dtype))
                 if lru.holds(state):
                     state.cached[key] = operands
             col, values = operands
-            return CsrParts(pattern.crow, pattern.col if col is None else col, values, pattern.shape)
+            return CsrParts(pattern.crow, col, values, pattern.shape)
         return make
 
     table: OpTable = {}
-    first = states[run.slot_list[0]]
-    for key in first.sparse_keys():
-        fn = (kernel_op(run, sign, parts_of(key), kernel) if kernel
-              else sparse_op(run, sign, parts_of(key), ctx.sparse_concat_nnz))
-        add_op(table, key, fn)
+    for key in keys:
+        add_op(table, key, sparse_op(run, sign, parts_of(key), ctx.sparse_concat_nnz))
     return table

@@ -50,10 +50,16 @@ def test_kernel_in_bf16_matches_fp32_within_bf16_noise():
 def test_kernel_rejects_bad_operands():
     k = segment_spmm_kernel()
     x, y = torch.randn(4, 8), torch.zeros(4, 6)
-    crow, col, val = torch.zeros(7, dtype=torch.int32), torch.zeros(0, dtype=torch.int16), torch.zeros(0)
-    k.segment_spmm(x, y, [crow], [col], [val], [0], [4], 1.0)  # empty term: y unchanged
+    crow, col, val = torch.zeros(7, dtype=torch.int32), torch.zeros(1, dtype=torch.int16), torch.zeros(1)
+    ptrs = torch.tensor([[crow.data_ptr(), col.data_ptr(), val.data_ptr()]])
+    one = lambda v: torch.tensor([v])  # noqa: E731
+    k.segment_spmm(x, y, ptrs, one(0), one(4), False, 1.0)  # empty term: y unchanged
     assert not y.any()
     with pytest.raises(RuntimeError, match="out of range"):
-        k.segment_spmm(x, y, [crow], [col], [val], [2], [4], 1.0)
-    with pytest.raises(RuntimeError, match="int32"):
-        k.segment_spmm(x, y, [crow.long()], [col], [val], [0], [4], 1.0)
+        k.segment_spmm(x, y, ptrs, one(2), one(4), False, 1.0)
+    with pytest.raises(RuntimeError, match="int64"):
+        k.segment_spmm(x, y, ptrs.int(), one(0), one(4), False, 1.0)
+    with pytest.raises(RuntimeError, match="null"):
+        k.segment_spmm(x, y, torch.zeros(1, 3, dtype=torch.long), one(0), one(4), False, 1.0)
+    with pytest.raises(RuntimeError, match="float32, bfloat16 or float16"):
+        k.segment_spmm(x.double(), y.double(), ptrs, one(0), one(4), False, 1.0)

@@ -2,29 +2,42 @@
 //
 // For every segment s (rows [start_s, start_s + len_s) of the batch's token tensor) and its
 // task's sparse matrix S_s [out, in] (CSR: crow int32 [out + 1], col int16 or int32 [nnz],
-// values [nnz] float32):
+// values [nnz] in the engine's dtype):
 //     y[rows_s] += sign * x[rows_s] @ S_s^T
 // in one call for every segment of a hook point, reading x and writing y in the engine's
-// dtype (bf16, fp16 or fp32) and accumulating in fp32. No dense intermediate the size of
-// the output is made: each segment's rows are first transposed into a small fp32 [in, 16]
-// tile buffer (64-byte aligned), so one sparse entry is one 16-float FMA; results are
-// added straight into y. Work is split over threads by (segment, token tile, block of
-// output rows).
+// dtype (bf16, fp16 or fp32) and accumulating in fp32.
+//
+// Operands arrive as a pointer table (the grouped-GEMM idiom): ptrs [n, 3] int64 holds each
+// segment's (crow, col, values) data pointers, so a call costs the same whatever n is. The
+// caller keeps those tensors alive for the call (`pets.pet.sparse.SegmentOperands`).
+//
+// Work item = (segment, 16-token tile, block of output rows). A work item transposes its
+// tile's rows into a thread-local fp32 [in, 16] buffer (16 x 16 register transposes), so one
+// sparse entry is one 16-lane FMA; every 16 output rows are transposed back in registers and
+// added into y's rows. Without AVX-512 a plain loop computes the same.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) && defined(__AVX512BW__)
 #include <immintrin.h>
+#define PETS_AVX512 1
 #endif
 
 namespace {
 
-constexpr int64_t kTile = 16;      // tokens per tile (one 512-bit fp32 vector)
-constexpr int64_t kRowBlock = 128; // output rows per work item
+constexpr int64_t kTile = 16;  // tokens per tile (one 512-bit fp32 vector)
+
+struct Segment {
+  const int32_t* crow;
+  const void* col;
+  const void* val;
+  int64_t start, len;
+};
 
 struct AlignedFloats {
   float* data = nullptr;
@@ -36,133 +49,226 @@ struct AlignedFloats {
   ~AlignedFloats() { std::free(data); }
 };
 
-template <typename idx_t>
-inline void row_tile(const float* __restrict xt, const idx_t* __restrict col,
-                     const float* __restrict val, int32_t e0, int32_t e1, float* __restrict acc) {
-#if defined(__AVX512F__)
-  // 16 tokens = one zmm; four independent accumulators hide the FMA latency
-  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-  __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-  int32_t e = e0;
-  for (; e + 4 <= e1; e += 4) {
-    a0 = _mm512_fmadd_ps(_mm512_set1_ps(val[e]), _mm512_load_ps(xt + int64_t(col[e]) * kTile), a0);
-    a1 = _mm512_fmadd_ps(_mm512_set1_ps(val[e + 1]), _mm512_load_ps(xt + int64_t(col[e + 1]) * kTile), a1);
-    a2 = _mm512_fmadd_ps(_mm512_set1_ps(val[e + 2]), _mm512_load_ps(xt + int64_t(col[e + 2]) * kTile), a2);
-    a3 = _mm512_fmadd_ps(_mm512_set1_ps(val[e + 3]), _mm512_load_ps(xt + int64_t(col[e + 3]) * kTile), a3);
+template <typename io_t>
+inline float to_float(io_t v) { return static_cast<float>(v); }
+
+#if defined(PETS_AVX512)
+// ---- 16 lanes of the engine's dtype <-> one fp32 zmm (masked) ----------------------------
+template <typename io_t> struct Lanes;
+
+template <> struct Lanes<float> {
+  static __m512 load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(float* p, __m512 v, __mmask16 m) { _mm512_mask_storeu_ps(p, m, v); }
+};
+
+template <> struct Lanes<at::BFloat16> {
+  static __m512 load(const at::BFloat16* p, __mmask16 m) {
+    const __m256i h = _mm256_maskz_loadu_epi16(m, p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
   }
-  for (; e < e1; ++e)
-    a0 = _mm512_fmadd_ps(_mm512_set1_ps(val[e]), _mm512_load_ps(xt + int64_t(col[e]) * kTile), a0);
-  _mm512_store_ps(acc, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-#else
-  for (int l = 0; l < kTile; ++l) acc[l] = 0.f;
-  for (int32_t e = e0; e < e1; ++e) {
-    const float v = val[e];
-    const float* xr = xt + static_cast<int64_t>(col[e]) * kTile;
-    for (int l = 0; l < kTile; ++l) acc[l] += v * xr[l];
+  static void store(at::BFloat16* p, __m512 v, __mmask16 m) {
+    // round to nearest even, as torch's fp32 -> bf16 cast (NaNs stay NaN)
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_set1_epi32(0x7fc0));
+    _mm256_mask_storeu_epi16(p, m, _mm512_cvtepi32_epi16(r));
   }
-#endif
+};
+
+template <> struct Lanes<at::Half> {
+  static __m512 load(const at::Half* p, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+  }
+  static void store(at::Half* p, __m512 v, __mmask16 m) {
+    _mm256_mask_storeu_epi16(p, m, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+};
+
+inline __mmask16 first(int64_t k) { return k >= 16 ? __mmask16(0xffff) : __mmask16((1u << k) - 1); }
+
+// r[i] = row i of a 16 x 16 fp32 block -> r[j] = column j
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  auto lo = [](__m512 a, __m512 b) {
+    return _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
+  };
+  auto hi = [](__m512 a, __m512 b) {
+    return _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
+  };
+  for (int i = 0; i < 4; ++i) {  // lane k of r[4i + j]: rows 4i..4i+3 of column 4k + j
+    r[4 * i] = lo(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 1] = hi(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 2] = lo(t[4 * i + 1], t[4 * i + 3]);
+    r[4 * i + 3] = hi(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 4; ++j) {
+      t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+      t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xdd);
+    }
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+  }
 }
 
+// sum over entries e of row: val[e] * xt[col[e]] (16 tokens per xt row)
 template <typename idx_t, typename io_t>
-void run(const at::Tensor& x, at::Tensor& y, const std::vector<at::Tensor>& crows,
-         const std::vector<at::Tensor>& cols, const std::vector<at::Tensor>& vals,
-         const std::vector<int64_t>& starts, const std::vector<int64_t>& lens, float sign) {
-  const int64_t n = static_cast<int64_t>(starts.size());
+inline __m512 row_dot(const float* __restrict xt, const idx_t* __restrict col,
+                      const io_t* __restrict val, int32_t e0, int32_t e1) {
+  __m512 a[8];
+  for (int j = 0; j < 8; ++j) a[j] = _mm512_setzero_ps();
+  auto term = [&](int32_t e, __m512 acc) {
+    return _mm512_fmadd_ps(_mm512_set1_ps(to_float(val[e])),
+                           _mm512_load_ps(xt + int64_t(col[e]) * kTile), acc);
+  };
+  int32_t e = e0;
+  for (; e + 8 <= e1; e += 8)
+    for (int j = 0; j < 8; ++j) a[j] = term(e + j, a[j]);
+  if (e + 4 <= e1) {
+    for (int j = 0; j < 4; ++j) a[j] = term(e + j, a[j]);
+    e += 4;
+  }
+  if (e + 2 <= e1) {
+    a[4] = term(e, a[4]);
+    a[5] = term(e + 1, a[5]);
+    e += 2;
+  }
+  if (e < e1) a[6] = term(e, a[6]);
+  return _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])),
+                       _mm512_add_ps(_mm512_add_ps(a[4], a[5]), _mm512_add_ps(a[6], a[7])));
+}
+
+// one work item: tile (segment seg, tokens [l0, l0 + lt)) x output rows [r0, r1)
+template <typename idx_t, typename io_t>
+void tile_rows(const Segment& seg, int64_t l0, int64_t r0, int64_t r1, const io_t* xp,
+               int64_t xs, int64_t in, io_t* yp, int64_t ys, float sign, float* xt) {
+  using L = Lanes<io_t>;
+  const int64_t lt = std::min(kTile, seg.len - l0);
+  const io_t* x0 = xp + (seg.start + l0) * xs;
+  io_t* y0 = yp + (seg.start + l0) * ys;
+  __m512 r[16];
+  for (int64_t c0 = 0; c0 < in; c0 += 16) {  // xt[c][l] = x[l0 + l][c], fp32, zero-padded
+    const __mmask16 m = first(in - c0);
+    for (int64_t l = 0; l < 16; ++l) r[l] = l < lt ? L::load(x0 + l * xs + c0, m) : _mm512_setzero_ps();
+    transpose16(r);
+    const int64_t cw = std::min<int64_t>(16, in - c0);
+    for (int64_t j = 0; j < cw; ++j) _mm512_store_ps(xt + (c0 + j) * kTile, r[j]);
+  }
+  const idx_t* col = static_cast<const idx_t*>(seg.col);
+  const io_t* val = static_cast<const io_t*>(seg.val);
+  const __m512 sg = _mm512_set1_ps(sign);
+  for (int64_t rb = r0; rb < r1; rb += 16) {
+    const int64_t rw = std::min<int64_t>(16, r1 - rb);
+    if (seg.crow[rb] == seg.crow[rb + rw]) continue;  // no entries in these rows
+    for (int64_t j = 0; j < 16; ++j)
+      r[j] = j < rw ? row_dot<idx_t, io_t>(xt, col, val, seg.crow[rb + j], seg.crow[rb + j + 1])
+                    : _mm512_setzero_ps();
+    transpose16(r);  // r[l] = token l's 16 row sums
+    const __mmask16 m = first(rw);
+    for (int64_t l = 0; l < lt; ++l) {
+      io_t* dst = y0 + l * ys + rb;
+      L::store(dst, _mm512_fmadd_ps(sg, r[l], L::load(dst, m)), m);
+    }
+  }
+}
+#else
+template <typename idx_t, typename io_t>
+void tile_rows(const Segment& seg, int64_t l0, int64_t r0, int64_t r1, const io_t* xp,
+               int64_t xs, int64_t in, io_t* yp, int64_t ys, float sign, float*) {
+  const int64_t lt = std::min(kTile, seg.len - l0);
+  const idx_t* col = static_cast<const idx_t*>(seg.col);
+  const io_t* val = static_cast<const io_t*>(seg.val);
+  for (int64_t l = 0; l < lt; ++l) {
+    const io_t* xr = xp + (seg.start + l0 + l) * xs;
+    io_t* yr = yp + (seg.start + l0 + l) * ys;
+    for (int64_t r = r0; r < r1; ++r) {
+      float acc = 0.f;
+      for (int32_t e = seg.crow[r]; e < seg.crow[r + 1]; ++e)
+        acc += to_float(val[e]) * to_float(xr[col[e]]);
+      if (acc != 0.f) yr[r] = static_cast<io_t>(to_float(yr[r]) + sign * acc);
+    }
+  }
+}
+#endif
+
+template <typename idx_t, typename io_t>
+void run(const at::Tensor& x, at::Tensor& y, const std::vector<Segment>& segs, float sign) {
   const int64_t in = x.size(1), out = y.size(1), xs = x.stride(0), ys = y.stride(0);
   const io_t* xp = x.data_ptr<io_t>();
   io_t* yp = y.data_ptr<io_t>();
-  // tiles: (segment, 16-token tile); each gets an fp32 [in, 16] transposed, zero-padded copy
-  std::vector<int64_t> tile_seg, tile_l0;
-  for (int64_t s = 0; s < n; ++s)
-    for (int64_t l0 = 0; l0 < lens[s]; l0 += kTile) {
-      tile_seg.push_back(s);
-      tile_l0.push_back(l0);
-    }
-  const int64_t tiles = static_cast<int64_t>(tile_seg.size());
-  if (!tiles) return;
-  AlignedFloats buf(static_cast<size_t>(tiles * in * kTile));
-  TORCH_CHECK(buf.data != nullptr, "segment_spmm: out of memory for the token tiles");
-  at::parallel_for(0, tiles, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      float* dst = buf.data + t * in * kTile;
-      const int64_t s = tile_seg[t], l0 = tile_l0[t];
-      const int64_t lt = std::min(kTile, lens[s] - l0);
-      if (lt < kTile) std::memset(dst, 0, sizeof(float) * in * kTile);
-      for (int64_t l = 0; l < lt; ++l) {
-        const io_t* row = xp + (starts[s] + l0 + l) * xs;
-        for (int64_t c = 0; c < in; ++c) dst[c * kTile + l] = static_cast<float>(row[c]);
-      }
-    }
-  });
-  const int64_t blocks = (out + kRowBlock - 1) / kRowBlock;
-  at::parallel_for(0, tiles * blocks, 1, [&](int64_t w0, int64_t w1) {
-    // results of one (tile, row block), [rows][16], written back row-contiguously afterwards
-    AlignedFloats res(static_cast<size_t>(kRowBlock * kTile));
-    TORCH_CHECK(res.data != nullptr, "segment_spmm: out of memory");
+  std::vector<std::pair<int64_t, int64_t>> tiles;  // (segment, first token)
+  for (int64_t s = 0; s < static_cast<int64_t>(segs.size()); ++s)
+    for (int64_t l0 = 0; l0 < segs[s].len; l0 += kTile) tiles.emplace_back(s, l0);
+  const int64_t n_tiles = static_cast<int64_t>(tiles.size());
+  if (!n_tiles) return;
+  // enough work items for every thread; row blocks are whole 16-row groups
+  const int64_t groups = (out + 15) / 16;
+  const int64_t chunks = std::min<int64_t>(groups, std::max<int64_t>(
+      1, (2 * at::get_num_threads() + n_tiles - 1) / n_tiles));
+  at::parallel_for(0, n_tiles * chunks, 1, [&](int64_t w0, int64_t w1) {
+    AlignedFloats xt(static_cast<size_t>(in * kTile));
+    TORCH_CHECK(xt.data != nullptr, "segment_spmm: out of memory for a token tile");
     for (int64_t w = w0; w < w1; ++w) {
-      const int64_t t = w / blocks, b = w % blocks;
-      const int64_t s = tile_seg[t], l0 = tile_l0[t];
-      const int64_t lt = std::min(kTile, lens[s] - l0);
-      const int32_t* crow = crows[s].data_ptr<int32_t>();
-      const idx_t* col = cols[s].data_ptr<idx_t>();
-      const float* val = vals[s].data_ptr<float>();
-      const float* xt = buf.data + t * in * kTile;
-      const int64_t r0 = b * kRowBlock, r1 = std::min(out, r0 + kRowBlock);
-      if (crow[r0] == crow[r1]) continue;  // no entries in this block
-      // res is token-major, [16][kRowBlock]: row r's 16 sums go to column r - r0
-      alignas(64) float acc[kTile];
-      for (int64_t r = r0; r < r1; ++r) {
-        float* dst = res.data + (r - r0);
-        if (crow[r] == crow[r + 1]) {
-          for (int64_t l = 0; l < kTile; ++l) dst[l * kRowBlock] = 0.f;
-          continue;
-        }
-        row_tile<idx_t>(xt, col, val, crow[r], crow[r + 1], acc);
-        for (int64_t l = 0; l < kTile; ++l) dst[l * kRowBlock] = acc[l];
-      }
-      const int64_t width = r1 - r0;
-      for (int64_t l = 0; l < lt; ++l) {  // contiguous in r: vectorised adds into y's row
-        io_t* yrow = yp + (starts[s] + l0 + l) * ys + r0;
-        const float* src = res.data + l * kRowBlock;
-        for (int64_t r = 0; r < width; ++r)
-          yrow[r] = static_cast<io_t>(static_cast<float>(yrow[r]) + sign * src[r]);
-      }
+      const auto [s, l0] = tiles[w / chunks];
+      const int64_t ch = w % chunks;
+      const int64_t r0 = std::min(out, (groups * ch / chunks) * 16);
+      const int64_t r1 = std::min(out, (groups * (ch + 1) / chunks) * 16);
+      if (r0 < r1 && segs[s].crow[r0] != segs[s].crow[r1])
+        tile_rows<idx_t, io_t>(segs[s], l0, r0, r1, xp, xs, in, yp, ys, sign, xt.data);
     }
   });
 }
 
 }  // namespace
 
-void segment_spmm(const at::Tensor& x, at::Tensor y, const std::vector<at::Tensor>& crows,
-                  const std::vector<at::Tensor>& cols, const std::vector<at::Tensor>& vals,
-                  const std::vector<int64_t>& starts, const std::vector<int64_t>& lens,
-                  double sign) {
+void segment_spmm(const at::Tensor& x, at::Tensor y, const at::Tensor& ptrs,
+                  const at::Tensor& starts, const at::Tensor& lens, bool col32, double sign) {
   TORCH_CHECK(x.device().is_cpu() && y.device().is_cpu(), "segment_spmm runs on the CPU");
   TORCH_CHECK(x.dim() == 2 && y.dim() == 2 && x.stride(1) == 1 && y.stride(1) == 1,
               "x and y must be 2-D with contiguous rows");
   TORCH_CHECK(x.scalar_type() == y.scalar_type(), "x and y must share a dtype");
-  const size_t n = starts.size();
-  TORCH_CHECK(crows.size() == n && cols.size() == n && vals.size() == n && lens.size() == n,
-              "one crow, col, values, start and length per segment");
-  if (n == 0) return;
-  const auto idx = cols[0].scalar_type();
-  TORCH_CHECK(idx == at::kShort || idx == at::kInt, "col must be int16 or int32");
-  for (size_t s = 0; s < n; ++s) {
-    TORCH_CHECK(crows[s].scalar_type() == at::kInt && crows[s].numel() == y.size(1) + 1 &&
-                    crows[s].is_contiguous(), "crow must be contiguous int32 [out + 1]");
-    TORCH_CHECK(cols[s].scalar_type() == idx && cols[s].is_contiguous(), "col dtypes differ");
-    TORCH_CHECK(vals[s].scalar_type() == at::kFloat && vals[s].is_contiguous() &&
-                    vals[s].numel() == cols[s].numel(), "values must be contiguous float32 [nnz]");
-    TORCH_CHECK(starts[s] >= 0 && lens[s] >= 0 && starts[s] + lens[s] <= x.size(0) &&
-                    starts[s] + lens[s] <= y.size(0), "segment rows out of range");
+  TORCH_CHECK(ptrs.scalar_type() == at::kLong && ptrs.dim() == 2 && ptrs.size(1) == 3 &&
+                  ptrs.is_contiguous(), "ptrs must be a contiguous int64 [n, 3] table");
+  const int64_t n = ptrs.size(0);
+  TORCH_CHECK(starts.scalar_type() == at::kLong && lens.scalar_type() == at::kLong &&
+                  starts.numel() == n && lens.numel() == n && starts.is_contiguous() &&
+                  lens.is_contiguous(), "one int64 start and length per segment");
+  const int64_t* p = ptrs.data_ptr<int64_t>();
+  const int64_t* st = starts.data_ptr<int64_t>();
+  const int64_t* ln = lens.data_ptr<int64_t>();
+  std::vector<Segment> segs;
+  segs.reserve(n);
+  for (int64_t s = 0; s < n; ++s) {
+    TORCH_CHECK(st[s] >= 0 && ln[s] >= 0 && st[s] + ln[s] <= x.size(0) && st[s] + ln[s] <= y.size(0),
+                "segment rows out of range");
+    TORCH_CHECK(p[3 * s] != 0 && p[3 * s + 1] != 0 && p[3 * s + 2] != 0, "null operand pointer");
+    segs.push_back({reinterpret_cast<const int32_t*>(p[3 * s]), reinterpret_cast<const void*>(p[3 * s + 1]),
+                    reinterpret_cast<const void*>(p[3 * s + 2]), st[s], ln[s]});
   }
+  if (n == 0) return;
   const float sg = static_cast<float>(sign);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "segment_spmm", [&] {
-    if (idx == at::kShort) run<int16_t, scalar_t>(x, y, crows, cols, vals, starts, lens, sg);
-    else run<int32_t, scalar_t>(x, y, crows, cols, vals, starts, lens, sg);
-  });
+  auto go = [&](auto zero) {
+    using io_t = decltype(zero);
+    if (col32) run<int32_t, io_t>(x, y, segs, sg);
+    else run<int16_t, io_t>(x, y, segs, sg);
+  };
+  switch (x.scalar_type()) {
+    case at::kFloat: go(float{}); break;
+    case at::kBFloat16: go(at::BFloat16{}); break;
+    case at::kHalf: go(at::Half{}); break;
+    default: TORCH_CHECK(false, "segment_spmm takes float32, bfloat16 or float16");
+  }
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("segment_spmm", &segment_spmm, "y[rows_s] += sign * x[rows_s] @ S_s^T for every segment");
+  m.def("segment_spmm", &segment_spmm,
+        "y[rows_s] += sign * x[rows_s] @ S_s^T for every segment s; S_s from ptrs[s] = "
+        "(crow int32, col int16|int32, values in x's dtype) data pointers");
 }
