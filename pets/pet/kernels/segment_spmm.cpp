@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 #include <immintrin.h>
@@ -118,32 +119,67 @@ inline void transpose16(__m512 r[16]) {
   }
 }
 
-// sum over entries e of row: val[e] * xt[col[e]] (16 tokens per xt row)
+// sum over entries e of row: val[e] * xt[col[e]] (16 tokens per xt row). Two chains are
+// enough: consecutive rows are independent, so out-of-order execution overlaps them.
 template <typename idx_t, typename io_t>
 inline __m512 row_dot(const float* __restrict xt, const idx_t* __restrict col,
                       const io_t* __restrict val, int32_t e0, int32_t e1) {
-  __m512 a[8];
-  for (int j = 0; j < 8; ++j) a[j] = _mm512_setzero_ps();
   auto term = [&](int32_t e, __m512 acc) {
     return _mm512_fmadd_ps(_mm512_set1_ps(to_float(val[e])),
                            _mm512_load_ps(xt + int64_t(col[e]) * kTile), acc);
   };
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
   int32_t e = e0;
-  for (; e + 8 <= e1; e += 8)
-    for (int j = 0; j < 8; ++j) a[j] = term(e + j, a[j]);
-  if (e + 4 <= e1) {
-    for (int j = 0; j < 4; ++j) a[j] = term(e + j, a[j]);
-    e += 4;
+  for (; e + 2 <= e1; e += 2) {
+    a0 = term(e, a0);
+    a1 = term(e + 1, a1);
+  }
+  if (e < e1) a0 = term(e, a0);
+  return _mm512_add_ps(a0, a1);
+}
+
+#if defined(__AVX512BF16__)
+// bf16 engines: two entries per instruction. The tile holds bf16 values widened to fp32
+// (low 16 bits zero), so (a >> 16) | b packs token l's pair (x[c_e], x[c_e+1]) in one
+// 32-bit lane, and the values' pair is one 32-bit load; vdpbf16ps adds both products.
+template <typename idx_t>
+inline __m512 row_dot_bf16(const float* __restrict xt, const idx_t* __restrict col,
+                           const at::BFloat16* __restrict val, int32_t e0, int32_t e1) {
+  auto pair = [&](int32_t e, __m512 acc) {
+    const __m512i a = _mm512_load_si512(xt + int64_t(col[e]) * kTile);
+    const __m512i b = _mm512_load_si512(xt + int64_t(col[e + 1]) * kTile);
+    int32_t v;
+    std::memcpy(&v, val + e, sizeof(v));
+    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_or_si512(_mm512_srli_epi32(a, 16), b),
+                            (__m512bh)_mm512_set1_epi32(v));
+  };
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  int32_t e = e0;
+  for (; e + 4 <= e1; e += 4) {
+    a0 = pair(e, a0);
+    a1 = pair(e + 2, a1);
   }
   if (e + 2 <= e1) {
-    a[4] = term(e, a[4]);
-    a[5] = term(e + 1, a[5]);
+    a0 = pair(e, a0);
     e += 2;
   }
-  if (e < e1) a[6] = term(e, a[6]);
-  return _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])),
-                       _mm512_add_ps(_mm512_add_ps(a[4], a[5]), _mm512_add_ps(a[6], a[7])));
+  if (e < e1)
+    a1 = _mm512_fmadd_ps(_mm512_set1_ps(to_float(val[e])),
+                         _mm512_load_ps(xt + int64_t(col[e]) * kTile), a1);
+  return _mm512_add_ps(a0, a1);
 }
+
+template <typename idx_t, typename io_t>
+inline __m512 row_sum(const float* xt, const idx_t* col, const io_t* val, int32_t e0, int32_t e1) {
+  if constexpr (std::is_same_v<io_t, at::BFloat16>) return row_dot_bf16<idx_t>(xt, col, val, e0, e1);
+  else return row_dot<idx_t, io_t>(xt, col, val, e0, e1);
+}
+#else
+template <typename idx_t, typename io_t>
+inline __m512 row_sum(const float* xt, const idx_t* col, const io_t* val, int32_t e0, int32_t e1) {
+  return row_dot<idx_t, io_t>(xt, col, val, e0, e1);
+}
+#endif
 
 // one work item: tile (segment seg, tokens [l0, l0 + lt)) x output rows [r0, r1)
 template <typename idx_t, typename io_t>
@@ -167,8 +203,15 @@ void tile_rows(const Segment& seg, int64_t l0, int64_t r0, int64_t r1, const io_
   for (int64_t rb = r0; rb < r1; rb += 16) {
     const int64_t rw = std::min<int64_t>(16, r1 - rb);
     if (seg.crow[rb] == seg.crow[rb + rw]) continue;  // no entries in these rows
+    if (rb + rw < r1) {  // the next block's entries, so the streams arrive in time
+      const int32_t n0 = seg.crow[rb + rw], n1 = seg.crow[std::min(r1, rb + rw + 16)];
+      for (int32_t e = n0; e < n1; e += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(col + e), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(val + e), _MM_HINT_T0);
+      }
+    }
     for (int64_t j = 0; j < 16; ++j)
-      r[j] = j < rw ? row_dot<idx_t, io_t>(xt, col, val, seg.crow[rb + j], seg.crow[rb + j + 1])
+      r[j] = j < rw ? row_sum<idx_t, io_t>(xt, col, val, seg.crow[rb + j], seg.crow[rb + j + 1])
                     : _mm512_setzero_ps();
     transpose16(r);  // r[l] = token l's 16 row sums
     const __mmask16 m = first(rw);
