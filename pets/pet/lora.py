@@ -113,5 +113,5 @@ def _batched(store: DenseSlots, run: GroupRun, layer: int, target: str, scale: T
         a = store.take(a_name, run.slots, run.slot_span)  # [n, r, in]
         b = store.take(b_name, run.slots, run.slot_span)  # [n, out, r]
         h = torch.bmm(run.blocks(x), a.transpose(1, 2)).mul_(scale)  # [n, L, r]
-        run.add_blocks(y, torch.bmm(h, b.transpose(1, 2)))
+        run.add_bmm(y, h, b.transpose(1, 2))
     return apply

@@ -126,6 +126,15 @@ class GroupRun:
         else:
             self.gather.scatter_add(y, delta)
 
+    def add_bmm(self, y: Tensor, h: Tensor, w: Tensor) -> None:
+        """y's group rows += h @ w, h: [n, L, k] (from `blocks`), w: [n, k, d]; written
+        straight into y when the segments' lengths agree."""
+        if self.length is not None:
+            rows = y[self.start:self.stop].view(self.n, self.length, y.shape[-1])
+            torch.baddbmm(rows, h, w, out=rows)
+        else:
+            self.gather.scatter_add(y, torch.bmm(h, w))
+
     def add_per_segment(self, y: Tensor, vectors: Tensor) -> None:
         """Every row of segment j in y [T, d] += vectors[j]. vectors: [n, d]."""
         if self.length is not None:

@@ -14,6 +14,8 @@ Capacity doubles when full (amortised O(1) per load); freed slots are reused.
 from __future__ import annotations
 
 import heapq
+import itertools
+import math
 from typing import Any, Generic, TypeVar
 
 import torch
@@ -44,15 +46,41 @@ class _Free:
 
 
 class DenseSlots:
-    """Stacked per-task tensors of one shape group. parts: name -> [capacity, *shape]."""
+    """Stacked per-task tensors of one shape group. parts: name -> [capacity, *shape].
+
+    flat=True keeps every part as a view into one [capacity, D] buffer (D: all parts'
+    sizes), so `take_all` reads a batch's whole state in one op (BitFit's biases).
+    """
 
     def __init__(self, shapes: dict[str, tuple[int, ...]], device: torch.device,
-                 dtype: torch.dtype, capacity: int = 4) -> None:
+                 dtype: torch.dtype, capacity: int = 4, flat: bool = False) -> None:
         self.shapes = dict(shapes)
-        self.parts = {k: torch.zeros((capacity, *s), device=device, dtype=dtype)
-                      for k, s in self.shapes.items()}
+        self.flat = flat
+        sizes = [math.prod(s) for s in self.shapes.values()]
+        starts = [0, *itertools.accumulate(sizes)]
+        self.offsets = {k: slice(a, a + n) for k, a, n in zip(self.shapes, starts, sizes)}
+        self._device, self._dtype = device, dtype
+        self.buffer: Tensor | None = None
+        self.parts: dict[str, Tensor] = {}
+        self._allocate(capacity)
         self._slots = _Free()
         self._slots.capacity = capacity
+
+    def _allocate(self, capacity: int) -> None:
+        zeros = lambda *shape: torch.zeros(shape, device=self._device, dtype=self._dtype)  # noqa: E731
+        if self.flat:
+            self.buffer = zeros(capacity, sum(math.prod(s) for s in self.shapes.values()))
+            self.parts = {k: self.buffer[:, self.offsets[k]].view(capacity, *s)
+                          for k, s in self.shapes.items()}
+        else:
+            self.parts = {k: zeros(capacity, *s) for k, s in self.shapes.items()}
+
+    def take_all(self, index: Tensor, span: slice | None = None) -> Tensor:
+        """Every part of a batch's slots at once, [n, D] (flat stores only; `offsets`
+        names each part's columns)."""
+        if self.buffer is None:
+            raise ValueError("take_all needs a flat store")
+        return self.buffer[span] if span is not None else self.buffer.index_select(0, index)
 
     def __len__(self) -> int:
         return len(self._slots.used)
@@ -94,10 +122,10 @@ class DenseSlots:
         return (self.capacity - len(self)) * self.slot_bytes()
 
     def _grow(self, capacity: int) -> None:
-        for k, p in self.parts.items():
-            grown = torch.zeros((capacity, *p.shape[1:]), device=p.device, dtype=p.dtype)
-            grown[: p.shape[0]].copy_(p)
-            self.parts[k] = grown
+        old = self.parts
+        self._allocate(capacity)
+        for k, p in old.items():
+            self.parts[k][: p.shape[0]].copy_(p)
         self._slots.capacity = capacity
 
 
