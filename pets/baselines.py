@@ -54,7 +54,8 @@ def dense_copy(engine: PetsEngine, task: str) -> PetsEngine:
     spec, params = engine.task(task), engine.task_params(task)
     bb = engine.backbone
     copy = PetsEngine(Backbone.from_state_dict(engine.config, merged_state_dict(engine, task),
-                                               device=bb.device, dtype=bb.dtype),
+                                               device=bb.device, dtype=bb.dtype,
+                                               linear=bb.linear_impl),
                       seed=engine.seed, padding=engine.padding, model_name=engine.model_name)
     if get_method(spec.pet).mergeable:
         head = (params["classifier.weight"], params["classifier.bias"]) if spec.num_labels else None
