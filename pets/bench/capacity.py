@@ -65,9 +65,7 @@ def run_capacity(cfg: CapacityConfig = SCALES["quick"], *, progress: bool = True
     """One row per group: dense, each PET type, mix. Columns: tasks, bytes_per_task,
     share_of_dense, ratio_vs_dense, used_bytes, device_bytes (GPU only), storage."""
     dtype = resolve_dtype(cfg.dtype, cfg.device)
-    # plain linears: the weights counted once (a packed copy is a speed choice, not a PET's)
-    backbone = Backbone.random(model_preset(cfg.preset), seed=0, device=cfg.device, dtype=dtype,
-                               linear="plain")
+    backbone = Backbone.random(model_preset(cfg.preset), seed=0, device=cfg.device, dtype=dtype)
     dense_bytes, dense_device = _dense_copy_bytes(backbone, cfg)
     budget = cfg.budget_copies * dense_bytes
     rows = [dict(group="dense", tasks=budget // dense_bytes, bytes_per_task=dense_bytes,

@@ -70,9 +70,25 @@ class Backbone:
         self.pooler_w, self.pooler_b = pooler
         self._act = ACTIVATIONS[cfg.hidden_act]
         self.linear_impl = choose_linear(linear, self.device, self.dtype)
+        self._linears = self._make_linears()
+
+    def _make_linears(self) -> list[dict[str, object]]:
         make = LINEARS[self.linear_impl]
-        self._linears = [{name: make(getattr(lw, f"{name}_w"), getattr(lw, f"{name}_b"))
-                          for name in ("qkv", "attn_out", "inter", "out")} for lw in layers]
+        return [{name: make(getattr(lw, f"{name}_w"), getattr(lw, f"{name}_b"))
+                 for name in ("qkv", "attn_out", "inter", "out")} for lw in self.layers]
+
+    def __getstate__(self) -> dict:
+        """Pickled without the packed weights (oneDNN's opaque tensors do not pickle); the
+        receiving process packs them again, or runs plain where it cannot."""
+        state = self.__dict__.copy()
+        del state["_linears"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.linear_impl == "packed":
+            self.linear_impl = choose_linear("auto", self.device, self.dtype)
+        self._linears = self._make_linears()
 
     # ---- construction -------------------------------------------------------------
     @classmethod
@@ -170,10 +186,14 @@ class Backbone:
         return getattr(self.layers[layer], f"{site}_b")
 
     def nbytes(self) -> int:
+        """Bytes of the weights (a packed copy of them: `packed_bytes`)."""
         ts = list(self.emb.values()) + [self.pooler_w, self.pooler_b]
         ts += [t for lw in self.layers for t in lw.tensors()]
-        packed = sum(lin.extra_bytes() for lins in self._linears for lin in lins.values())
-        return sum(t.numel() * t.element_size() for t in ts) + packed
+        return sum(t.numel() * t.element_size() for t in ts)
+
+    def packed_bytes(self) -> int:
+        """Bytes of the packed copy of the shared linears' weights (0 when plain)."""
+        return sum(lin.extra_bytes() for lins in self._linears for lin in lins.values())
 
     # ---- forward ------------------------------------------------------------------------
     @torch.inference_mode()

@@ -36,12 +36,15 @@ class MemoryReport:
 
     `dense_copy` is what one per-task dense model would hold (the backbone's size).
     `reserved`: slot-store capacity not in use (stores grow by doubling), not in `total`.
+    `packed`: the shared linears' weights packed for speed (`pets.engine.linear`), a second
+    copy of them; not in `total` (a dense copy served the same way would hold one too).
     """
 
     shared: int
     tasks: Mapping[str, int]
     dense_copy: int
     reserved: int = 0
+    packed: int = 0
 
     @property
     def total(self) -> int:
@@ -245,7 +248,8 @@ class PetsEngine:
             shared=shared,
             tasks=MappingProxyType({n: self._task_bytes(t) for n, t in self._tasks.items()}),
             dense_copy=shared,
-            reserved=sum(store.free_bytes() for store in self._stores.values()))
+            reserved=sum(store.free_bytes() for store in self._stores.values()),
+            packed=self.backbone.packed_bytes())
 
     def task_bytes(self, name: str) -> int:
         """Bytes one task holds: its PET slot (and cached kernel operands) + its head."""

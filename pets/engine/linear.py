@@ -7,7 +7,8 @@
           On an AVX-512 CPU it measured 1.3x (bf16) and 2.2x (fp32) faster than plain for
           a 1024 x 768 -> 3072 GEMM, and about 2x for one 16-token query. It holds a second
           copy of the encoder's matrices (the plain ones stay: PET operators, exports and
-          merges read them).
+          merges read them), reported as `engine.memory().packed`. Packed weights do not
+          pickle: a pickled backbone packs them again where it is loaded.
 `auto` is packed on CPUs where the oneDNN ops exist and pack this dtype, else plain; the
 environment variable PETS_LINEAR (`plain` or `packed`) overrides it.
 """

@@ -23,8 +23,23 @@ def test_packed_backbone_equals_plain(dtype, atol):
     qs = [pets.Query(task="t", input_ids=[101] + list(range(2000, 2000 + n))) for n in (3, 17, 40)]
     for a, b in zip(plain.infer(qs), packed.infer(qs)):
         torch.testing.assert_close(b.pooled.float(), a.pooled.float(), atol=atol, rtol=0)
-    # the packed copy of the encoder's matrices is counted
-    assert packed.backbone.nbytes() > plain.backbone.nbytes()
+    # the packed copy of the encoder's matrices is reported beside the weights
+    assert packed.backbone.nbytes() == plain.backbone.nbytes()
+    assert packed.memory().packed > 0 == plain.memory().packed
+
+
+@needs_packing
+def test_packed_backbone_pickles_and_repacks():
+    import pickle
+
+    eng = pets.PetsEngine(Backbone.random(preset("bert-tiny"), linear="packed"))
+    eng.add_task(pets.TaskSpec(name="t", pet="bitfit", num_labels=2))
+    copy = pickle.loads(pickle.dumps(eng.backbone))
+    assert copy.linear_impl == "packed" and copy.packed_bytes() == eng.backbone.packed_bytes()
+    q = [pets.Query(task="t", input_ids=[101, 2000, 2001])]
+    other = pets.PetsEngine(copy)
+    other.add_task(eng.task("t"), eng.task_params("t"))
+    torch.testing.assert_close(other.infer(q)[0].pooled, eng.infer(q)[0].pooled, atol=1e-6, rtol=0)
 
 
 def test_auto_and_env_override(monkeypatch):
