@@ -16,7 +16,7 @@ from torch import Tensor
 
 from pets.config import ModelConfig
 from pets.engine.layout import TokenLayout
-from pets.engine.linear import LINEARS, choose_linear
+from pets.engine.linear import LINEARS, choose_linear, packs
 from pets.errors import CheckpointError
 from pets.pet.ops import HookKey, OpTable
 from pets.pet.targets import LAYERNORM_PATHS, LINEAR_PATHS
@@ -54,7 +54,8 @@ class Backbone:
     """Shared weights plus the forward pass with hook points.
 
     linear: how the shared linears run (`pets.engine.linear`: "auto", "plain", "packed");
-    the choice is `linear_impl`.
+    the choice is `linear_impl`. The weights are read-only once built: a packed copy is
+    made at construction (build a new Backbone to change weights).
     """
 
     def __init__(self, cfg: ModelConfig, embeddings: dict[str, Tensor],
@@ -86,8 +87,8 @@ class Backbone:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        if self.linear_impl == "packed":
-            self.linear_impl = choose_linear("auto", self.device, self.dtype)
+        packed = state.get("linear_impl") == "packed" and self.device.type == "cpu" and packs(self.dtype)
+        self.linear_impl = "packed" if packed else "plain"
         self._linears = self._make_linears()
 
     # ---- construction -------------------------------------------------------------

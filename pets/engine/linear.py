@@ -66,7 +66,8 @@ def choose_linear(requested: str | None, device: torch.device, dtype: torch.dtyp
     if name == "auto":
         name = os.environ.get("PETS_LINEAR", "") or "auto"
     if name not in CHOICES:
-        raise InvalidSpecError(f"unknown linear {requested!r}; choose one of {CHOICES}")
+        raise InvalidSpecError(f"unknown linear {name!r} (argument or PETS_LINEAR); "
+                               f"choose one of {CHOICES}")
     if name == "auto":
         return "packed" if device.type == "cpu" and packs(dtype) else "plain"
     if name == "packed" and not (device.type == "cpu" and packs(dtype)):

@@ -108,10 +108,10 @@ def nbytes(obj: Any) -> int:
             parts = (obj.crow_indices(), obj.col_indices(), obj.values())
             return sum(p.numel() * p.element_size() for p in parts)
         return obj.numel() * obj.element_size()
-    if isinstance(obj, dict):
-        return sum(nbytes(v) for v in obj.values())
+    if isinstance(obj, dict):  # a copy: other threads' batches may fill or clear caches
+        return sum(nbytes(v) for v in list(obj.values()))
     if isinstance(obj, (list, tuple)):
         return sum(nbytes(v) for v in obj)
-    if is_dataclass(obj):
-        return sum(nbytes(getattr(obj, f.name)) for f in fields(obj))
+    if is_dataclass(obj):  # fields marked metadata={"bytes": False} are references, not owned
+        return sum(nbytes(getattr(obj, f.name)) for f in fields(obj) if f.metadata.get("bytes", True))
     return 0

@@ -20,7 +20,7 @@ import threading
 import warnings
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -199,27 +199,36 @@ def cpu_kernel(ctx: OpContext, device: torch.device):
 class KernelOperands:
     """One task's sparse terms at every hook point, as the CPU kernel takes them.
 
-    ptrs: [K, 3] int64, per hook point (in `state.sparse_keys()` order) the data pointers of
-    crow int32, col int16/int32 and values in the engine's dtype. extra: the tensors made
-    for the kernel (Mask's values gathered from the shared weights); the others are the
-    state's own and live as long as it does.
+    ptrs: [K, 3] int64, per hook point (`keys`, in `state.sparse_keys()` order) the data
+    pointers of crow int32, col int16/int32 and values in the engine's dtype. extra: value
+    tensors made for the kernel (Mask's, gathered from the shared weights; counted by
+    `engine.memory()`); held: every value tensor pointed to, referenced so none is freed
+    while the table lives (Diff's are the state's own, not counted twice).
     """
 
     ptrs: Tensor
     extra: tuple[Tensor, ...]
+    keys: tuple[HookKey, ...]
+    held: tuple[Tensor, ...] = field(default=(), metadata={"bytes": False})
 
 
-def kernel_operands(state, keys: list[HookKey], pattern_of, values_of,
+def kernel_operands(state, keys: list[HookKey], pattern_of, values_of, dtype: torch.dtype,
                     values_owned: bool) -> KernelOperands:
-    """`values_owned`: values_of returns the state's own contiguous tensors (Diff), else
-    new ones that the operands keep (Mask)."""
-    rows, extra = [], []
+    """A task's pointer table, its operands checked once here (the kernel trusts it).
+    values_owned: values_of returns tensors the state holds (Diff), else new ones (Mask)."""
+    rows, keep = [], []
     for key in keys:
         pattern, values = pattern_of(state, key), values_of(state, key).contiguous()
-        if not values_owned:
-            extra.append(values)
+        out_f = pattern.shape[0]
+        if not (pattern.crow.dtype == torch.int32 and pattern.crow.is_contiguous()
+                and pattern.crow.numel() == out_f + 1 and pattern.col.is_contiguous()
+                and pattern.col.dtype in (torch.int16, torch.int32)
+                and values.dtype == dtype and values.numel() == pattern.col.numel()):
+            raise ValueError(f"sparse operands at {key} do not fit the kernel")
+        keep.append(values)
         rows.append((pattern.crow.data_ptr(), pattern.col.data_ptr(), values.data_ptr()))
-    return KernelOperands(torch.tensor(rows, dtype=torch.long), tuple(extra))
+    return KernelOperands(torch.tensor(rows, dtype=torch.long), () if values_owned else tuple(keep),
+                          tuple(keys), tuple(keep))
 
 
 def kernel_ops(run: GroupRun, sign: float, keep: list, keys: list[HookKey],
@@ -307,9 +316,10 @@ def group_sparse_ops(run: GroupRun, ctx: OpContext, backbone, states: dict, sign
 
     `states[slot]` is each task's state (with a `cached` dict), `pattern_of(state, key)` its
     positions at a hook, `values_of(state, key)` its values there in the engine's dtype
-    (`values_owned`: the state's own tensors). Recently run tasks (`SparseLRU`) keep the
-    operands the kernels take: on the CPU with the compiled kernel a pointer table (plus
-    Mask's gathered values); otherwise int32 columns + values in the CSR kernels' dtype.
+    (`values_owned`: tensors the state holds, else made on each call). Recently run tasks
+    (`SparseLRU`) keep the operands the kernels take: on the CPU with the compiled kernel a
+    pointer table (plus Mask's gathered values); otherwise int32 columns + values in the CSR
+    kernels' dtype.
     """
     lru = sparse_lru(ctx)
     for state in states.values():
@@ -322,8 +332,9 @@ def group_sparse_ops(run: GroupRun, ctx: OpContext, backbone, states: dict, sign
         for slot in run.slot_list:
             state = states[slot]
             got = state.cached.get("kernel")
-            if got is None:
-                got = kernel_operands(state, keys, pattern_of, values_of, values_owned)
+            if got is None or got.keys != tuple(keys):
+                got = kernel_operands(state, keys, pattern_of, values_of, backbone.dtype,
+                                      values_owned)
                 if lru.holds(state):
                     state.cached["kernel"] = got
             operands.append(got)

@@ -9,7 +9,8 @@
 //
 // Operands arrive as a pointer table (the grouped-GEMM idiom): ptrs [n, 3] int64 holds each
 // segment's (crow, col, values) data pointers, so a call costs the same whatever n is. The
-// caller keeps those tensors alive for the call (`pets.pet.sparse.SegmentOperands`).
+// caller keeps those tensors alive for the call and checks their dtypes and sizes once
+// when it builds the table (`pets.pet.sparse.kernel_operands`).
 //
 // Work item = (segment, 16-token tile, block of output rows). A work item transposes its
 // tile's rows into a thread-local fp32 [in, 16] buffer (16 x 16 register transposes), so one
@@ -24,7 +25,7 @@
 #include <cstring>
 #include <type_traits>
 #include <vector>
-#if defined(__AVX512F__) && defined(__AVX512BW__)
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #include <immintrin.h>
 #define PETS_AVX512 1
 #endif
@@ -311,7 +312,8 @@ void segment_spmm(const at::Tensor& x, at::Tensor y, const at::Tensor& ptrs,
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("segment_spmm", &segment_spmm,
+  // the kernel touches no Python object: other threads' batches run meanwhile
+  m.def("segment_spmm", &segment_spmm, py::call_guard<py::gil_scoped_release>(),
         "y[rows_s] += sign * x[rows_s] @ S_s^T for every segment s; S_s from ptrs[s] = "
         "(crow int32, col int16|int32, values in x's dtype) data pointers");
 }
