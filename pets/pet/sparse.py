@@ -212,7 +212,7 @@ class KernelOperands:
     held: tuple[Tensor, ...] = field(default=(), metadata={"bytes": False})
 
 
-def kernel_operands(state, keys: list[HookKey], pattern_of, values_of, dtype: torch.dtype,
+def kernel_operands(state, keys: tuple[HookKey, ...], pattern_of, values_of, dtype: torch.dtype,
                     values_owned: bool) -> KernelOperands:
     """A task's pointer table, its operands checked once here (the kernel trusts it).
     values_owned: values_of returns tensors the state holds (Diff), else new ones (Mask)."""
@@ -228,10 +228,10 @@ def kernel_operands(state, keys: list[HookKey], pattern_of, values_of, dtype: to
         keep.append(values)
         rows.append((pattern.crow.data_ptr(), pattern.col.data_ptr(), values.data_ptr()))
     return KernelOperands(torch.tensor(rows, dtype=torch.long), () if values_owned else tuple(keep),
-                          tuple(keys), tuple(keep))
+                          keys, tuple(keep))
 
 
-def kernel_ops(run: GroupRun, sign: float, keep: list, keys: list[HookKey],
+def kernel_ops(run: GroupRun, sign: float, keep: list, keys: tuple[HookKey, ...],
                operands: list[KernelOperands], col32: list[bool], kernel) -> OpTable:
     """One kernel call per hook point over every segment of the group. The pointer tables,
     starts and lengths are built once for the batch and shared by all its hook points;
@@ -326,13 +326,13 @@ def group_sparse_ops(run: GroupRun, ctx: OpContext, backbone, states: dict, sign
         lru.touch(state)
     kernel = cpu_kernel(ctx, backbone.device)
     first = states[run.slot_list[0]]
-    keys = first.sparse_keys()
+    keys = tuple(first.sparse_keys())
     if kernel:
         operands = []
         for slot in run.slot_list:
             state = states[slot]
             got = state.cached.get("kernel")
-            if got is None or got.keys != tuple(keys):
+            if got is None or got.keys != keys:
                 got = kernel_operands(state, keys, pattern_of, values_of, backbone.dtype,
                                       values_owned)
                 if lru.holds(state):

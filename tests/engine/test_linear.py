@@ -46,6 +46,9 @@ def test_auto_and_env_override(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.setenv("PETS_LINEAR", "plain")
     assert choose_linear("auto", cpu, torch.float32) == "plain"
+    if packs(torch.float32):
+        monkeypatch.setenv("PETS_LINEAR", "packed")
+        assert choose_linear("auto", cpu, torch.float32) == "packed"
     monkeypatch.delenv("PETS_LINEAR")
     assert choose_linear("auto", cpu, torch.float32) == ("packed" if packs(torch.float32) else "plain")
     assert choose_linear("plain", cpu, torch.float32) == "plain"
