@@ -109,8 +109,7 @@ class Diff(PetMethod):
         states = {slot: store.view(slot) for slot in run.slot_list}
         table = group_sparse_ops(run, ctx, backbone, states, 1.0,
                                  pattern_of=lambda s, key: s.deltas[key].pattern,
-                                 values_of=lambda s, key: s.deltas[key].values,
-                                 values_owned=True)
+                                 values_of=lambda s, key: s.deltas[key].values)
         for key in states[run.slot_list[0]].biases:
             add_op(table, key, bias_op(run, shared_bias(backbone, key), lambda key=key: torch.stack(
                 [states[s].biases[key] for s in run.slot_list])))

@@ -6,10 +6,10 @@ Run-time storage is the zeroed set's positions (`SparsePattern`: int16 column
 indices + int32 row pointers, 2 bytes per zeroed entry). The values of
 W * (1 - M) are the shared weight's own: a task that has not run holds none of
 them, so many more tasks fit. Gathering them touches nearly every cache line of
-W (at 5% density), so a task that runs keeps its kernel
-operands (the values in the engine's dtype for the CPU segment kernel: 2 more bytes per
-entry in bf16; values + int32 columns for torch's CSR kernels; counted by `engine.memory()`)
-while it is among the engine's most recently run sparse tasks (`OpContext.sparse_cache_tasks`)."""
+W (at 5% density), so a task that runs keeps its kernel operands (for the CPU segment
+kernel its sliced columns + values, about 5 bytes per entry in bf16; values + int32
+columns for torch's CSR kernels; counted by `engine.memory()`) while it is among the
+engine's most recently run sparse tasks (`OpContext.sparse_cache_tasks`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -78,8 +78,7 @@ class Mask(PetMethod):
         return group_sparse_ops(
             run, ctx, backbone, {slot: store.view(slot) for slot in run.slot_list}, -1.0,
             pattern_of=lambda s, key: s.zeroed[key],
-            values_of=lambda s, key: s.zeroed[key].gather(backbone.linear(key.layer, key.name)[0]),
-            values_owned=False)
+            values_of=lambda s, key: s.zeroed[key].gather(backbone.linear(key.layer, key.name)[0]))
 
     def reference_ops(self, store: ListSlots, run: GroupRun, backbone) -> OpTable:
         table: OpTable = {}

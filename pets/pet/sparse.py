@@ -4,15 +4,18 @@ Run-time storage (what `engine.memory()` counts) is a `SparsePattern`: CSR row
 pointers [out + 1] int32 and column indices [nnz] int16 (int32 only when a
 weight has more than 32767 columns), 2 bytes per entry. Diff keeps its delta
 values beside it; Mask keeps nothing else: its values are the shared weight's
-own, gathered at op time. The int32 columns (and Mask's gathered values) that
-MKL/cuSPARSE take are kept, per engine, for the most recently run tasks
-(`SparseLRU`) and counted in `engine.memory()`.
+own, gathered at op time. The operands the kernels take are kept, per engine,
+for the most recently run tasks (`SparseLRU`) and counted in `engine.memory()`:
+for the compiled CPU kernel the terms in its sliced layout (`SparsePattern.sliced`:
+columns + values in the engine's dtype, rows padded to their 16-row block's
+longest: in bf16 about 5 bytes per entry at 5% density, 6-9 at 0.5%), for MKL/cuSPARSE int32 columns (and
+Mask's gathered values).
 
 Applied per segment as y[rows] += sign * (S @ x[rows]^T)^T, a sparse-dense GEMM
 whose cost scales with nnz rather than out * in; one op per hook point runs all
 segments of a slot group: on the CPU one call of the compiled segment kernel
-(`pets.pet.kernels`), elsewhere torch's CSR kernels over the rows transposed once. The dense operand is
-handed over as [in, L] contiguous, so the kernel makes no transposed copies.
+(`pets.pet.kernels`), elsewhere torch's CSR kernels over the rows transposed once
+(handed over as [in, L] contiguous, so they make no transposed copies).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import threading
 import warnings
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -104,6 +107,34 @@ class SparsePattern:
         """CSR [out, in] of `weight` restricted to the pattern, values in `dtype`."""
         col = self.col.to(torch.int32)
         return self.csr(self._gather(weight, col).to(dtype), col)
+
+    def sliced(self, values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The term in the CPU kernel's sliced layout (SELL-16, see segment_spmm.cpp).
+
+        Rows in blocks of 16; block b holds width_b entry pairs per row (its longest row,
+        rounded up to pairs), pair-major: entry p of row r sits at
+        slice[b] + 32 * (p // 2) + 2 * (r % 16) + p % 2. Short rows are padded with
+        (column `in`, value 0). Returns slice [ceil(out / 16) + 1] int32, col [E] (the
+        pattern's dtype) and values [E] (values' dtype), E >= 32 (never empty).
+        values: [nnz] in pattern order.
+        """
+        out_f, in_f = self.shape
+        dev = self.col.device
+        blocks = (out_f + 15) // 16
+        lens = torch.zeros(blocks * 16, dtype=torch.int64, device=dev)
+        lens[:out_f] = self.crow.diff()
+        width = (lens.view(blocks, 16).amax(1) + 1) // 2 * 2
+        slice_ = torch.zeros(blocks + 1, dtype=torch.int64, device=dev)
+        slice_[1:] = (width * 16).cumsum(0)
+        rows = self.rows().long()
+        pos = torch.arange(self.nnz, device=dev) - self.crow.long()[rows]
+        dest = slice_[rows // 16] + (pos // 2) * 32 + (rows % 16) * 2 + pos % 2
+        size = max(int(slice_[-1]), 32)
+        col = torch.full((size,), in_f, dtype=self.col.dtype, device=dev)
+        col[dest] = self.col
+        vals = torch.zeros(size, dtype=values.dtype, device=dev)
+        vals[dest] = values
+        return slice_.to(torch.int32), col, vals
 
     def _gather(self, weight: Tensor, col: Tensor) -> Tensor:
         base = torch.arange(self.shape[0], dtype=torch.int32, device=weight.device) * self.shape[1]
@@ -200,35 +231,31 @@ class KernelOperands:
     """One task's sparse terms at every hook point, as the CPU kernel takes them.
 
     ptrs: [K, 3] int64, per hook point (`keys`, in `state.sparse_keys()` order) the data
-    pointers of crow int32, col int16/int32 and values in the engine's dtype. extra: value
-    tensors made for the kernel (Mask's, gathered from the shared weights; counted by
-    `engine.memory()`); held: every value tensor pointed to, referenced so none is freed
-    while the table lives (Diff's are the state's own, not counted twice).
+    pointers of the term's sliced layout (`SparsePattern.sliced`): slice int32, col
+    int16/int32 and values in the engine's dtype. tensors: those pointed-to tensors, made
+    for the kernel and counted by `engine.memory()`.
     """
 
     ptrs: Tensor
-    extra: tuple[Tensor, ...]
+    tensors: tuple[Tensor, ...]
     keys: tuple[HookKey, ...]
-    held: tuple[Tensor, ...] = field(default=(), metadata={"bytes": False})
 
 
-def kernel_operands(state, keys: tuple[HookKey, ...], pattern_of, values_of, dtype: torch.dtype,
-                    values_owned: bool) -> KernelOperands:
-    """A task's pointer table, its operands checked once here (the kernel trusts it).
-    values_owned: values_of returns tensors the state holds (Diff), else new ones (Mask)."""
-    rows, keep = [], []
+def kernel_operands(state, keys: tuple[HookKey, ...], pattern_of, values_of,
+                    dtype: torch.dtype) -> KernelOperands:
+    """A task's pointer table, its operands laid out and checked once here (the kernel
+    trusts it)."""
+    rows, made = [], []
     for key in keys:
-        pattern, values = pattern_of(state, key), values_of(state, key).contiguous()
-        out_f = pattern.shape[0]
-        if not (pattern.crow.dtype == torch.int32 and pattern.crow.is_contiguous()
-                and pattern.crow.numel() == out_f + 1 and pattern.col.is_contiguous()
+        pattern, values = pattern_of(state, key), values_of(state, key)
+        if not (pattern.crow.dtype == torch.int32 and pattern.crow.numel() == pattern.shape[0] + 1
                 and pattern.col.dtype in (torch.int16, torch.int32)
-                and values.dtype == dtype and values.numel() == pattern.col.numel()):
+                and values.numel() == pattern.nnz):
             raise ValueError(f"sparse operands at {key} do not fit the kernel")
-        keep.append(values)
-        rows.append((pattern.crow.data_ptr(), pattern.col.data_ptr(), values.data_ptr()))
-    return KernelOperands(torch.tensor(rows, dtype=torch.long), () if values_owned else tuple(keep),
-                          keys, tuple(keep))
+        parts = pattern.sliced(values.to(dtype))
+        made += parts
+        rows.append(tuple(t.data_ptr() for t in parts))
+    return KernelOperands(torch.tensor(rows, dtype=torch.long), tuple(made), keys)
 
 
 def kernel_ops(run: GroupRun, sign: float, keep: list, keys: tuple[HookKey, ...],
@@ -310,16 +337,14 @@ def sparse_loop(run: GroupRun, sign: float, dense_of: Operand):
 
 def group_sparse_ops(run: GroupRun, ctx: OpContext, backbone, states: dict, sign: float,
                      pattern_of: Callable[[object, HookKey], SparsePattern],
-                     values_of: Callable[[object, HookKey], Tensor],
-                     values_owned: bool) -> OpTable:
+                     values_of: Callable[[object, HookKey], Tensor]) -> OpTable:
     """One sparse operator per hook point for a slot group of Diff or Mask tasks.
 
     `states[slot]` is each task's state (with a `cached` dict), `pattern_of(state, key)` its
-    positions at a hook, `values_of(state, key)` its values there in the engine's dtype
-    (`values_owned`: tensors the state holds, else made on each call). Recently run tasks
-    (`SparseLRU`) keep the operands the kernels take: on the CPU with the compiled kernel a
-    pointer table (plus Mask's gathered values); otherwise int32 columns + values in the CSR
-    kernels' dtype.
+    positions at a hook, `values_of(state, key)` its values there. Recently run tasks
+    (`SparseLRU`) keep the operands the kernels take: on the CPU with the compiled kernel
+    the terms in its sliced layout and their pointer table; otherwise int32 columns +
+    values in the CSR kernels' dtype.
     """
     lru = sparse_lru(ctx)
     for state in states.values():
@@ -333,8 +358,7 @@ def group_sparse_ops(run: GroupRun, ctx: OpContext, backbone, states: dict, sign
             state = states[slot]
             got = state.cached.get("kernel")
             if got is None or got.keys != keys:
-                got = kernel_operands(state, keys, pattern_of, values_of, backbone.dtype,
-                                      values_owned)
+                got = kernel_operands(state, keys, pattern_of, values_of, backbone.dtype)
                 if lru.holds(state):
                     state.cached["kernel"] = got
             operands.append(got)

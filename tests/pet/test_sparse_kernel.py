@@ -47,6 +47,38 @@ def test_kernel_in_bf16_matches_fp32_within_bf16_noise():
 
 
 @needs_kernel
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("shape,density", [((37, 40), 0.2), ((768, 768), 0.05),
+                                           ((48, 3072), 0.005), ((1, 17), 0.5)])
+def test_kernel_equals_dense_reference_for_any_shape(dtype, shape, density):
+    """Odd shapes (a partial last row block, `in` not a multiple of 16), partial token
+    tiles, rows offset in x and y, every dtype; the reference runs the same inputs in fp32."""
+    from pets.pet.params import random_sparse_indices
+    from pets.pet.sparse import SparsePattern
+    gen = torch.Generator().manual_seed(0)
+    out_f, in_f = shape
+    lens, start = [5, 16, 33], 2
+    x = torch.randn(start + sum(lens) + 1, in_f).to(dtype)
+    y = torch.randn(start + sum(lens) + 1, out_f).to(dtype)
+    expected, keep, ptrs, starts = y.float().clone(), [], [], []
+    for n in lens:
+        pattern, _ = SparsePattern.from_indices(random_sparse_indices(shape, density, gen), shape,
+                                                torch.device("cpu"))
+        values = torch.randn(pattern.nnz, generator=gen).to(dtype)
+        parts = pattern.sliced(values)
+        keep.append(parts)
+        ptrs.append([t.data_ptr() for t in parts])
+        rows = slice(start, start + n)
+        expected[rows] -= 0.5 * x[rows].float() @ pattern.csr(values.float()).to_dense().t()
+        starts.append(start)
+        start += n
+    segment_spmm_kernel().segment_spmm(x, y, torch.tensor(ptrs), torch.tensor(starts),
+                                       torch.tensor(lens), False, -0.5)
+    tol = 1e-5 if dtype == torch.float32 else 3e-2 * max(1.0, float(expected.abs().max()))
+    torch.testing.assert_close(y.float(), expected, atol=tol, rtol=0 if dtype == torch.float32 else 1e-2)
+
+
+@needs_kernel
 def test_kernel_rejects_bad_operands():
     k = segment_spmm_kernel()
     x, y = torch.randn(4, 8), torch.zeros(4, 6)

@@ -64,6 +64,30 @@ def test_pattern_round_trip_and_gather():
     assert torch.equal(dense, expected)
 
 
+def test_sliced_layout_holds_every_entry_once_and_pads_with_the_zero_column():
+    gen = torch.Generator().manual_seed(1)
+    shape = (37, 50)  # rows not a multiple of 16: the last block is partial
+    idx = random_sparse_indices(shape, 0.2, gen)
+    pattern, _ = SparsePattern.from_indices(idx, shape, torch.device("cpu"))
+    values = torch.randn(pattern.nnz)
+    slice_, col, vals = pattern.sliced(values)
+    assert slice_.dtype == torch.int32 and slice_.numel() == 3 + 1 and col.dtype == torch.int16
+    rebuilt = torch.zeros(shape)
+    for b in range(3):
+        for e in range(int(slice_[b]), int(slice_[b + 1])):
+            row, c = 16 * b + (e - int(slice_[b])) % 32 // 2, int(col[e])
+            if c == shape[1]:  # padding: column `in`, value 0
+                assert vals[e] == 0
+            else:
+                rebuilt[row, c] += vals[e]
+    assert torch.equal(rebuilt, pattern.csr(values).to_dense())
+    assert (slice_.diff() % 32 == 0).all()  # whole entry pairs for all 16 rows
+    empty, _ = SparsePattern.from_indices(torch.zeros(2, 0, dtype=torch.long), shape,
+                                          torch.device("cpu"))
+    s0, c0, v0 = empty.sliced(torch.zeros(0))
+    assert not s0.any() and c0.numel() >= 32  # no entries, but never a null pointer
+
+
 def test_mask_values_are_kept_for_recently_run_tasks_only():
     eng = pets.PetsEngine.from_preset("bert-tiny", seed=0, sparse_cache_tasks=1)
     for name in ("a", "b"):
