@@ -61,6 +61,28 @@ def cluster_load(reports: Mapping[str, "pets.cluster.ClusterReport"],  # noqa: F
     return fig
 
 
+def live_load(samples: pd.DataFrame, migrations: pd.DataFrame,
+              metric: str = "outstanding_tokens") -> go.Figure:
+    """A live cluster run as it goes: each worker's load over wall-clock time (one styled
+    line per worker), every migration a marker at its start on its destination's line."""
+    fig = go.Figure()
+    for i, (w, g) in enumerate(samples.groupby("worker")):
+        fig.add_scatter(x=g.time_s, y=g[metric], mode="lines", name=f"worker {w}",
+                        line=dict(dash=DASHES[i % len(DASHES)], color=COLORS[i % len(COLORS)]))
+    moved = migrations[migrations.kind != "drop"] if len(migrations) else migrations
+    if len(moved) and len(samples):
+        at = [samples.loc[(samples.worker == d) & (samples.time_s <= t), metric].iloc[-1]
+              if ((samples.worker == d) & (samples.time_s <= t)).any() else 0.0
+              for d, t in zip(moved.dst, moved.start_s)]
+        fig.add_scatter(x=moved.start_s, y=at, mode="markers", name="migration (to worker)",
+                        text=moved.kind + " " + moved.task + " -> worker " + moved.dst.astype(str),
+                        marker=dict(size=11, symbol="triangle-right", color="black"))
+    fig.update_layout(title=f"per-worker {metric.replace('_', ' ')} (live, wall clock)",
+                      xaxis_title="seconds since the first arrival",
+                      yaxis_title=metric.replace("_", " "), height=340)
+    return fig
+
+
 def migration_timeline(report: "pets.cluster.ClusterReport") -> go.Figure:  # noqa: F821
     """Each migration as a bar from start to landing, one row per destination worker."""
     log = report.migration_log()

@@ -1,9 +1,12 @@
-"""Cluster: the PET-migration balancer on simulated workers.
+"""Cluster: the PET-migration balancer on simulated workers, and live on Ray.
 
 Pick workers, skew and balancers; each balancer replays the same skewed trace on the
 `sim` backend (virtual devices on the committed cost-model profile). Shows throughput
 at saturation, per-worker load over time and the migrations. Sim runs take about a
-second and are cached per setting; committed grid results show below."""
+second and are cached per setting; committed grid results show below.
+
+Live on Ray: the same kind of trace served by real Ray actors (one per core) in a
+measuring process; the per-worker load and the migrations are drawn as they happen."""
 from __future__ import annotations
 
 import pandas as pd
@@ -16,10 +19,14 @@ from pets.cluster import BALANCERS, Catalog, ClusterConfig, Fault, replay_cluste
 from pets.config import preset as model_config
 from pets.serving import ServeConfig, TraceSpec, generate_trace
 
+from lib.cluster_live import MAX_WORKERS, MODELS, LivePlan, run_live, samples_frame
+from lib.job_view import finished_result
+from lib.jobs import Job
 from lib.ui import page, user_errors
 
 page("Cluster", ":material/lan:")
 PRESETS = ("bert-tiny", "distilbert")  # models with a committed CPU cost-model profile
+POLL_S = 0.5
 
 
 @st.cache_data(max_entries=4)
@@ -109,6 +116,69 @@ def committed() -> None:
                  key="cl_committed")
 
 
+def live_settings() -> None:
+    """The live run's form: starts a measuring process that serves on real Ray actors."""
+    with st.form("live_settings"):
+        c = st.columns(4)
+        model = c[0].selectbox("Model", MODELS, key="lv_model",
+                               help="bert-tiny: seconds per run; minilm: the real checkpoint")
+        workers = c[1].slider("Actors", 1, MAX_WORKERS, 2, key="lv_workers",
+                              help="one Ray actor per core, one torch thread each")
+        balancer = c[2].selectbox("Balancer", sorted(BALANCERS),
+                                  index=sorted(BALANCERS).index("migrate"), key="lv_balancer")
+        alpha = c[3].slider("Zipf skew alpha", 0.1, 2.0, 1.2, 0.1, key="lv_alpha")
+        c = st.columns(4)
+        tasks = c[0].select_slider("Tasks", [8, 16, 32, 64], 32, key="lv_tasks")
+        load = c[1].slider("Offered load / capacity", 0.2, 3.0, 1.2, 0.1, key="lv_load",
+                           help="x what the actors serve, from one actor's measured rate")
+        seconds = c[2].number_input("Seconds of arrivals", value=5.0, step=1.0, key="lv_seconds")
+        kill = c[3].number_input("Kill actor 0 at s (-1 = never)", value=-1.0, step=1.0,
+                                 key="lv_kill")
+        go = st.form_submit_button("Run on Ray", type="primary", key="lv_run")
+    if not go:
+        return
+    with user_errors("Cannot run on Ray: "):
+        plan = LivePlan(model=model, workers=int(workers), balancer=balancer, tasks=int(tasks),
+                        alpha=float(alpha), load=float(load), seconds=float(seconds),
+                        kill_at=None if kill < 0 else float(kill))
+        old: Job | None = st.session_state.get("live_job")
+        if old is not None and not old.done:
+            old.stop()
+        st.session_state["live_job"] = Job.start_process("cluster-live", run_live, plan)
+
+
+def live_view(polling: bool) -> None:
+    job: Job | None = st.session_state.get("live_job")
+    metric = st.radio("Live load metric", ["outstanding_tokens", "queued", "busy", "tasks"],
+                      horizontal=True, key="lv_metric")
+    if job is not None and job.live.get("samples"):
+        migrations = pd.DataFrame(job.live.get("migrations", []),
+                                  columns=["kind", "task", "dst", "src", "nbytes", "start_s",
+                                           "end_s", "status"])
+        st.plotly_chart(pets.viz.live_load(samples_frame(job.live["samples"]), migrations, metric),
+                        key="lv_chart")
+    result = finished_result(job, polling, what="The live run", stop_key="lv_stop",
+                             idle=lambda: st.caption("Press Run on Ray: Ray starts in a separate "
+                                                     "process (a few seconds), then the actors "
+                                                     "serve while this page draws them."))
+    if result is None:
+        return
+    summary = pd.DataFrame([result["summary"]])
+    st.caption(f"Offered {result['rate_rps']:.1f} req/s; one actor serves "
+               f"{result['worker_rps']:.1f} req/s of this trace on its own. Wall-clock "
+               "throughput and latency, measured at the driver.")
+    cols = ["balancer", "workers", "requests", "completed", "rejected", "failed",
+            "throughput_rps", "p50_ms", "p99_ms", "migrations", "recovery_s", "worker_busy"]
+    st.dataframe(summary[[c for c in cols if c in summary]].round(2), hide_index=True,
+                 key="lv_summary")
+    log = result["migrations"]
+    if len(log):
+        with st.expander(f"Migration log ({len(log)})"):
+            st.dataframe(log.round(3), hide_index=True, key="lv_log")
+    for line in result["log"]:
+        st.info(line)
+
+
 st.caption("Throughput at saturation: requests over the makespan with unbounded queues, so a "
            "hot worker that static placement cannot relieve sets the pace.")
 chosen = settings()
@@ -117,3 +187,15 @@ if chosen is not None:
         results(simulate(**chosen))
 st.divider()
 committed()
+
+st.divider()
+st.subheader("Live on Ray")
+st.caption("Real Ray actors (one per core, each with the shared backbone and its share of the "
+           "PETs) serve a skewed trace at once; the driver routes every request to the "
+           "least-loaded actor holding its task, and the balancer ships PETs between actors "
+           "while they serve. Runs in a separate process (`pets bench cluster-live` from the "
+           "command line).")
+live_settings()
+live: Job | None = st.session_state.get("live_job")
+live_polling = live is not None and not live.done
+st.fragment(live_view, run_every=POLL_S if live_polling else None)(polling=live_polling)

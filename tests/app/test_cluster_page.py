@@ -33,3 +33,21 @@ def test_impossible_budget_is_a_clear_message():
     at = small(open_page("4_Cluster"), cl_budget=0.1)
     assert not at.exception
     assert any("memory budget" in e for e in errors(at))
+
+
+def test_live_section_waits_for_the_user():
+    at = open_page("4_Cluster")
+    assert not at.exception
+    assert at.button(key="lv_run") is not None
+    assert "live_job" not in at.session_state  # nothing runs until Run on Ray is pressed
+    assert any("Run on Ray" in c.value for c in at.caption)
+
+
+def test_live_run_outside_its_span_is_a_clear_message():
+    at = open_page("4_Cluster")
+    at.number_input(key="lv_seconds").set_value(2.0)
+    at.number_input(key="lv_kill").set_value(5.0)
+    at = at.button(key="lv_run").click().run()
+    assert not at.exception
+    assert any("kill at must fall inside the run" in e for e in errors(at))
+    assert "live_job" not in at.session_state
