@@ -12,6 +12,7 @@ import streamlit as st
 
 from pets.batching.policies import POLICIES
 from pets.serving import SYSTEMS, ServeConfig, Trace, TraceSpec, generate_trace
+from pets.serving.default_load import default_load
 from pets.serving.generate import ARRIVALS, LENGTHS, POPULARITY
 from pets.viz import sweep_lines
 
@@ -27,10 +28,11 @@ from lib.ui import human_bytes, page, user_errors
 
 page("Replay", ":material/timer:")
 POLL_S = 0.5
-# Default: a load where the systems differ (on distilbert, ~1.4x what seqs carries within the
-# 200 ms SLO, below what pets carries); on bert-tiny every shipped trace is light and all tie.
-DEFAULT_TRACE = "poisson-zipf1-32tasks-distilbert.csv"
-DEFAULT_PRESET = "distilbert"
+# Default: a load where the systems differ for the dtype engines serve in here (on distilbert,
+# a little more than seqs carries within the 200 ms SLO, well below what pets carries); on
+# bert-tiny every shipped trace is light and all tie.
+DEFAULT = default_load()
+DEFAULT_TRACE, DEFAULT_PRESET = DEFAULT.trace, DEFAULT.preset
 SEQS_MEMORY_LIMIT = 8 * 2**30  # refuse real seqs runs whose dense copies would exceed this
 
 
@@ -198,7 +200,8 @@ def sweep_settings() -> None:
         return
     with user_errors("Cannot sweep: "):
         cfg = SweepConfig(preset=preset, systems=tuple(systems), executor=executor,
-                          requests=int(requests), slo_ms=float(slo))
+                          requests=int(requests), slo_ms=float(slo), alpha=DEFAULT.alpha,
+                          mean_len=DEFAULT.mean_len)
         old: Job | None = st.session_state.get("sweep_job")
         if old is not None and not old.done:
             old.stop()

@@ -2,7 +2,7 @@
 
 As in MLPerf's Server scenario or `vllm bench serve --request-rate`: for each system
 (pets, seqs, base) the same seeded trace (Poisson arrivals, Zipf task popularity,
-lengths ~ N(32, 8)) is replayed at rising rates, `factors` x that system's capacity
+lengths ~ N(mean_len, mean_len / 4)) is replayed at rising rates, `factors` x that system's capacity
 estimate (its cost model: full batches at the trace's mean length), until the p99
 latency exceeds the SLO; `refine` bisections then narrow the gap between the last rate
 that met it and the first that broke it. A system's capacity at the SLO is the highest
@@ -30,6 +30,7 @@ class SweepConfig:
     requests: int = 500
     tasks: int = 32
     alpha: float = 1.0
+    mean_len: float = 32.0  # tokens per query (std a quarter of it)
     systems: tuple[str, ...] = ("pets", "seqs", "base")
     factors: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
     refine: int = 3  # bisections between the last rate that met the SLO and the first that broke it
@@ -39,10 +40,9 @@ class SweepConfig:
     max_batch: int = 32
     max_wait_ms: float = 20.0
     device: str = "cpu"
-    # float32, like the dashboard's and notebook 03's replay engines; the sim reads the committed
-    # profile of this dtype (data/profiles/), else the analytic FLOP model (no per-batch cost).
-    # On this CPU bf16 is ~3x faster and narrows the gap: pets / seqs at the SLO 1.10 (fp32 1.57)
-    dtype: str = "float32"
+    # auto: the device's fastest native dtype, as the replay engines serve; the sim reads the
+    # committed profile of this dtype (data/profiles/), else the analytic FLOP model.
+    dtype: str = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -64,7 +64,8 @@ SCALES = {
 
 def _spec(cfg: SweepConfig, rate: float) -> TraceSpec:
     return TraceSpec(requests=cfg.requests, rate=rate, arrival="poisson", tasks=cfg.tasks,
-                     popularity="zipf", alpha=cfg.alpha, seed=cfg.seed)
+                     popularity="zipf", alpha=cfg.alpha, mean_len=cfg.mean_len,
+                     std_len=cfg.mean_len / 4, seed=cfg.seed)
 
 
 def run_sweep(cfg: SweepConfig = SCALES["quick"], *, progress: bool = True) -> pd.DataFrame:

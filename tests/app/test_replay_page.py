@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from pets.batching.cost import data_dir
+from pets.serving import load_trace
+from pets.serving.default_load import DEFAULT_LOADS
 from tests.app.conftest import errors, finish_job, open_page
 
 SHORT = "poisson-uniform-8tasks.csv"  # 300 requests, 8 tasks
-DEFAULT = "poisson-zipf1-32tasks-distilbert.csv"  # 600 requests, 32 tasks, for distilbert
 
 
 @pytest.fixture
@@ -20,10 +22,13 @@ def at():
     return at.run()
 
 
-def test_defaults_show_pets_ahead_of_seqs_at_the_slo():
-    """The default trace and preset load seqs beyond what it serves within the SLO, pets not."""
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_defaults_show_pets_ahead_of_seqs_at_the_slo(dtype, monkeypatch):
+    """The default trace and preset (per serving dtype) load seqs beyond what it serves within
+    the SLO, pets not."""
+    monkeypatch.setenv("PETS_DTYPE", dtype)
     at = open_page("2_Replay")
-    assert at.selectbox(key="shipped_trace").value == DEFAULT
+    assert at.selectbox(key="shipped_trace").value == DEFAULT_LOADS[dtype].trace
     assert at.selectbox(key="replay_preset").value == "distilbert"
     assert at.radio(key="executor").value == "sim"
     at.selectbox(key="speed").select("as fast as possible")
@@ -32,7 +37,7 @@ def test_defaults_show_pets_ahead_of_seqs_at_the_slo():
     job = finish_job(at, "replay_job")
     assert job.ok, job.error
     df = summary(at).set_index("system")
-    assert (df.completed == 600).all()
+    assert (df.completed == len(load_trace(data_dir() / "traces" / DEFAULT_LOADS[dtype].trace).requests)).all()
     assert df.loc["pets", "goodput_rps"] > 1.1 * df.loc["seqs", "goodput_rps"]
     assert df.loc["pets", "p99_meets_slo"] and not df.loc["seqs", "p99_meets_slo"]
     assert df.loc["pets", "capacity_rps"] > df.loc["seqs", "capacity_rps"]
