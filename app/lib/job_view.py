@@ -26,3 +26,11 @@ def finished_result(job: Job | None, polling: bool, *, idle: Callable[[], Any], 
         st.error(f"{what} failed: {job.error}")
         return None
     return job.result
+
+
+def polled(view: Callable[..., None], job_key: str, every_s: float) -> None:
+    """Draw `view(polling=...)` in a fragment that reruns every `every_s` while the job kept
+    in st.session_state[job_key] runs (and once more when it ends)."""
+    job: Job | None = st.session_state.get(job_key)
+    polling = job is not None and not job.done
+    st.fragment(view, run_every=every_s if polling else None)(polling=polling)

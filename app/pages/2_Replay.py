@@ -19,7 +19,7 @@ from pets.viz import sweep_lines
 from lib import charts, replay_view
 from lib.backbones import fork, new_engine
 from lib.jobs import Job
-from lib.job_view import finished_result
+from lib.job_view import finished_result, polled
 from lib.replay_run import SPEEDS, ReplayPlan, live_frames, live_progress, requests_csv, start_replay
 from lib.state import workspace
 from lib.sweep_run import SweepConfig, capacity_at_slo, summary_lines, sweep_job
@@ -246,9 +246,7 @@ if trace is not None:
     if b2.button("Stop", key="stop_replay", disabled=not running):
         job.stop()
         running = False
-current: Job | None = st.session_state.get("replay_job")
-polling = current is not None and not current.done
-st.fragment(live_view, run_every=POLL_S if polling else None)(polling=polling)
+polled(live_view, "replay_job", POLL_S)
 
 st.divider()
 st.subheader("Load sweep: capacity at the SLO")
@@ -257,6 +255,4 @@ st.caption("The offered rate rises step by step for each system (a quarter of it
            "the SLO is the highest rate that met it. Runs in a separate process "
            "(`pets bench sweep` from the command line).")
 sweep_settings()
-sweeping: Job | None = st.session_state.get("sweep_job")
-sweep_polling = sweeping is not None and not sweeping.done
-st.fragment(sweep_view, run_every=POLL_S if sweep_polling else None)(polling=sweep_polling)
+polled(sweep_view, "sweep_job", POLL_S)

@@ -14,7 +14,7 @@ from pets.bench.scalability import MIXES, ScalabilityConfig
 
 from lib.committed import commands, describe, figures
 from lib.jobs import Job
-from lib.job_view import finished_result
+from lib.job_view import finished_result, polled
 from lib.scale import committed_results
 from lib.scale_rounds import TIE, memory_figure, ratio_table, rounds_job, throughput_figure
 from lib.ui import page, user_errors
@@ -121,8 +121,6 @@ st.caption("Each system serves the same workload (queries spread evenly over the
            "state, seqs one dense copy per task, peft the shared model plus LoRA adapters.")
 st.info(NOISE, icon=":material/info:")
 settings()
-current: Job | None = st.session_state.get("scale_job")
-polling = current is not None and not current.done
-st.fragment(quick_view, run_every=POLL_S if polling else None)(polling=polling)
+polled(quick_view, "scale_job", POLL_S)
 st.divider()
 committed()

@@ -20,7 +20,7 @@ from pets.config import preset as model_config
 from pets.serving import ServeConfig, TraceSpec, generate_trace
 
 from lib.cluster_live import MAX_WORKERS, MODELS, LivePlan, run_live, samples_frame
-from lib.job_view import finished_result
+from lib.job_view import finished_result, polled
 from lib.jobs import Job
 from lib.ui import page, user_errors
 
@@ -196,6 +196,4 @@ st.caption("Real Ray actors (one per core, each with the shared backbone and its
            "while they serve. Runs in a separate process (`pets bench cluster-live` from the "
            "command line).")
 live_settings()
-live: Job | None = st.session_state.get("live_job")
-live_polling = live is not None and not live.done
-st.fragment(live_view, run_every=POLL_S if live_polling else None)(polling=live_polling)
+polled(live_view, "live_job", POLL_S)

@@ -15,7 +15,7 @@ from pets.server.loadgen import LoadgenConfig
 from pets.train.zoo import EXAMPLES
 
 from lib import server_charts, server_view
-from lib.job_view import finished_result
+from lib.job_view import finished_result, polled
 from lib.jobs import Job
 from lib.replay_run import map_tasks
 from lib.server_client import DEFAULT_URL, ServerError, classify, health, list_tasks, metrics_text
@@ -146,9 +146,7 @@ def loadgen_section(url: str, tasks) -> None:
             st.session_state["srv_lg_job"] = Job.start_process("loadgen", loadgen_work,
                                                                LoadRun(sent, cfg))
             st.rerun()  # redraw the button disabled while it runs
-    job = st.session_state.get("srv_lg_job")
-    polling = job is not None and not job.done
-    st.fragment(loadgen_view, run_every=JOB_POLL_S if polling else None)(polling=polling)
+    polled(loadgen_view, "srv_lg_job", JOB_POLL_S)
 
 
 def loadgen_view(polling: bool) -> None:
