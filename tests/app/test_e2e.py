@@ -101,6 +101,26 @@ def _settle(page) -> None:
     page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=120_000)
 
 
+def _pick(page, box: str, option: str, tries: int = 3) -> None:
+    """Choose `option` in the selectbox labelled `box`. A click that lands while the page is
+    still re-rendering (a rerun replaces the widget) opens nothing: settle and click again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(tries):
+        _settle(page)
+        page.get_by_test_id("stSelectbox").filter(has_text=box).click()
+        choice = page.get_by_role("option", name=option, exact=True)
+        try:
+            choice.wait_for(timeout=20_000)
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
+            continue
+        choice.click()
+        return
+
+
 def _shot(page, name: str) -> None:
     """The whole page: Streamlit scrolls inside its main section, so grow the viewport to it."""
     IMG.mkdir(parents=True, exist_ok=True)
@@ -160,8 +180,7 @@ def _drive(server: str, page) -> None:
     # Replay: the default shipped trace (23 s, distilbert) against pets and seqs at 2x: the charts draw
     # while it runs (no summary yet), then the summary arrives.
     _open(page, "Replay")
-    page.get_by_test_id("stSelectbox").filter(has_text="Playback speed").click()
-    page.get_by_role("option", name="2x", exact=True).click()
+    _pick(page, "Playback speed", "2x")
     _settle(page)
     page.get_by_role("button", name="Run", exact=True).click()
     page.wait_for_selector(CHART, timeout=60_000)
