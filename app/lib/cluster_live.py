@@ -16,6 +16,7 @@ import pandas as pd
 
 import pets
 from pets.cluster import BALANCERS, Fault
+from pets.cluster.report import Migration
 
 PUBLISH_S = 0.25  # how often the page's view of a running replay is refreshed
 MODELS = ("bert-tiny", "minilm")
@@ -121,3 +122,8 @@ def samples_frame(samples: list[dict]) -> pd.DataFrame:
     """Published load samples as a table (empty with the load columns before the first)."""
     cols = ["time_s", "worker", "alive", "queued", "outstanding_tokens", "busy", "tasks", "pet_mb"]
     return pd.DataFrame(samples) if samples else pd.DataFrame(columns=cols)
+
+
+def migrations_frame(rows: list[dict]) -> pd.DataFrame:
+    """Published migrations as a table with the report's migration-log columns."""
+    return pd.DataFrame(rows, columns=list(Migration.__dataclass_fields__))

@@ -19,7 +19,8 @@ from pets.cluster import BALANCERS, Catalog, ClusterConfig, Fault, replay_cluste
 from pets.config import preset as model_config
 from pets.serving import ServeConfig, TraceSpec, generate_trace
 
-from lib.cluster_live import MAX_WORKERS, MODELS, LivePlan, run_live, samples_frame
+from lib.cluster_live import (MAX_WORKERS, MODELS, LivePlan, migrations_frame, run_live,
+                              samples_frame)
 from lib.job_view import finished_result, polled
 from lib.jobs import Job
 from lib.ui import page, user_errors
@@ -152,11 +153,9 @@ def live_view(polling: bool) -> None:
     metric = st.radio("Live load metric", ["outstanding_tokens", "queued", "busy", "tasks"],
                       horizontal=True, key="lv_metric")
     if job is not None and job.live.get("samples"):
-        migrations = pd.DataFrame(job.live.get("migrations", []),
-                                  columns=["kind", "task", "dst", "src", "nbytes", "start_s",
-                                           "end_s", "status"])
-        st.plotly_chart(pets.viz.live_load(samples_frame(job.live["samples"]), migrations, metric),
-                        key="lv_chart")
+        st.plotly_chart(pets.viz.live_load(samples_frame(job.live["samples"]),
+                                           migrations_frame(job.live.get("migrations", [])),
+                                           metric), key="lv_chart")
     result = finished_result(job, polling, what="The live run", stop_key="lv_stop",
                              idle=lambda: st.caption("Press Run on Ray: Ray starts in a separate "
                                                      "process (a few seconds), then the actors "

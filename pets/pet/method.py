@@ -112,6 +112,6 @@ def nbytes(obj: Any) -> int:
         return sum(nbytes(v) for v in list(obj.values()))
     if isinstance(obj, (list, tuple)):
         return sum(nbytes(v) for v in obj)
-    if is_dataclass(obj):  # fields marked metadata={"bytes": False} are references, not owned
-        return sum(nbytes(getattr(obj, f.name)) for f in fields(obj) if f.metadata.get("bytes", True))
+    if is_dataclass(obj):
+        return sum(nbytes(getattr(obj, f.name)) for f in fields(obj))
     return 0

@@ -7,7 +7,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 import pets  # noqa: E402
-from lib.cluster_live import LivePlan, run_live, samples_frame  # noqa: E402
+from lib.cluster_live import LivePlan, migrations_frame, run_live, samples_frame  # noqa: E402
 
 
 class RecordingJob:
@@ -37,6 +37,7 @@ def test_live_run_publishes_loads_while_serving_and_loses_nothing():
     assert s["backend"] == "ray-live" and s["workers"] == 2
     assert job.published, "nothing was published while serving"
     live = samples_frame(job.published[-1]["samples"])
+    assert list(migrations_frame(job.published[-1]["migrations"]).columns) == list(out["migrations"].columns)
     assert set(live.worker) == {0, 1} and (live.time_s >= 0).all()
     assert progress_rises(job.progress)
     assert len(out["loads"]) >= len(live)  # the report holds at least what was shown

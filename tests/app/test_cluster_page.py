@@ -38,7 +38,7 @@ def test_impossible_budget_is_a_clear_message():
 def test_live_section_waits_for_the_user():
     at = open_page("4_Cluster")
     assert not at.exception
-    assert at.button(key="lv_run") is not None
+    assert at.button(key="lv_run").label == "Run on Ray"
     assert "live_job" not in at.session_state  # nothing runs until Run on Ray is pressed
     assert any("Run on Ray" in c.value for c in at.caption)
 
