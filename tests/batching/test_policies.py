@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import random
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 import pets
 from pets.batching.cost import CostModel
+from pets.batching.grid import Grid
 from pets.batching.policies import POLICIES, plan
 from pets.batching.policies.base import by_length, by_task_then_length
 from pets.batching.policies.coordinated import alpha_groups, minibatches
@@ -118,6 +121,30 @@ def test_intra_task_dp_equals_exhaustive(seed, n):
     cost = lambda a, b: COST.beta(pet, b - a, qs[b - 1].length)  # noqa: E731
     got = sum(COST.beta(pet, len(mb.queries), mb.max_len) for mb in minibatches(qs, COST, 3))
     assert got == pytest.approx(exhaustive_segments(n, cost, 3)[0])
+
+
+def test_intra_task_dp_of_many_tasks_equals_each_task_alone():
+    """Stage 1 looks beta up once per PET type; each task's mini-batches are its own DP's."""
+    qs = make_queries(60, seed=3)
+    together = {(mb.task, tuple(q.id for q in mb.queries)) for mb in minibatches(qs, COST, 4)}
+    alone = {(mb.task, tuple(q.id for q in mb.queries))
+             for t in {q.task for q in qs}
+             for mb in minibatches([q for q in qs if q.task == t], COST, 4)}
+    assert together == alone
+
+
+def test_intra_task_dp_answers_for_the_cost_model_and_queries_it_is_given():
+    """The remembered last answer is never handed to another cost model or query set."""
+    qs = by_length(make_queries(40, seed=1, n_tasks=1))
+    flat = CostModel.analytic(pets.PRESETS["distilbert"]).with_tasks({s.name: s for s in SPECS})
+    per_query = replace(flat, beta_grids={p: Grid.monotone([1, 2], [1, 128], [[1.0, 1.0], [9.0, 9.0]])
+                                          for p in flat.beta_grids})
+    shared = [len(mb.queries) for mb in minibatches(qs, flat, 40)]
+    assert max(shared) > 1  # the analytic model batches these queries together
+    # same queries, another cost model: two queries in one mini-batch cost 9 > 1 + 1
+    assert [len(mb.queries) for mb in minibatches(qs, per_query, 40)] == [1] * 40
+    assert [len(mb.queries) for mb in minibatches(qs, flat, 40)] == shared
+    assert [len(mb.queries) for mb in minibatches(qs[:5], per_query, 40)] == [1] * 5
 
 
 @pytest.mark.parametrize("padding", ["mini", "none"])
