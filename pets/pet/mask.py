@@ -7,7 +7,7 @@ indices + int32 row pointers, 2 bytes per zeroed entry). The values of
 W * (1 - M) are the shared weight's own: a task that has not run holds none of
 them, so many more tasks fit. Gathering them touches nearly every cache line of
 W (at 5% density), so a task that runs keeps its kernel operands (for the CPU segment
-kernel its sliced columns + values, about 5 bytes per entry in bf16; values + int32
+kernel its sliced columns + values, about 4.2 bytes per entry in bf16; values + int32
 columns for torch's CSR kernels; counted by `engine.memory()`) while it is among the
 engine's most recently run sparse tasks (`OpContext.sparse_cache_tasks`)."""
 from __future__ import annotations

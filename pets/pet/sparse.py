@@ -7,9 +7,9 @@ values beside it; Mask keeps nothing else: its values are the shared weight's
 own, gathered at op time. The operands the kernels take are kept, per engine,
 for the most recently run tasks (`SparseLRU`) and counted in `engine.memory()`:
 for the compiled CPU kernel the terms in its sliced layout (`SparsePattern.sliced`:
-columns + values in the engine's dtype, rows padded to their 16-row block's
-longest: in bf16 about 5 bytes per entry at 5% density, 6-9 at 0.5%), for MKL/cuSPARSE int32 columns (and
-Mask's gathered values).
+columns + values in the engine's dtype, rows sorted by length and padded to their
+16-row block's longest: in bf16 about 4.2 bytes per entry at 5% density, 5 at 0.5%), for
+MKL/cuSPARSE int32 columns (and Mask's gathered values).
 
 Applied per segment as y[rows] += sign * (S @ x[rows]^T)^T, a sparse-dense GEMM
 whose cost scales with nnz rather than out * in; one op per hook point runs all
@@ -33,6 +33,7 @@ from pets.pet.ops import GroupRun, HookKey, OpContext, OpTable, add_op
 
 CHUNK_COLS = 256  # tokens per sparse GEMM call beyond which the columns run in blocks
 INT16_MAX_COLS = 32767  # column indices fit int16 up to here
+SLICE_WINDOW = 256  # the kernel layout sorts rows within windows of this many (slot: uint8)
 
 # CSR on CPU/CUDA is stable for the ops used here (construction, sparse @ dense).
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
@@ -108,33 +109,43 @@ class SparsePattern:
         col = self.col.to(torch.int32)
         return self.csr(self._gather(weight, col).to(dtype), col)
 
-    def sliced(self, values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The term in the CPU kernel's sliced layout (SELL-16, see segment_spmm.cpp).
+    def sliced(self, values: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The term in the CPU kernel's sliced layout (SELL-16-256, see segment_spmm.cpp).
 
-        Rows in blocks of 16; block b holds width_b entry pairs per row (its longest row,
-        rounded up to pairs), pair-major: entry p of row r sits at
-        slice[b] + 32 * (p // 2) + 2 * (r % 16) + p % 2. Short rows are padded with
-        (column `in`, value 0). Returns slice [ceil(out / 16) + 1] int32, col [E] (the
-        pattern's dtype) and values [E] (values' dtype), E >= 32 (never empty).
-        values: [nnz] in pattern order.
+        Within each window of 256 rows the rows are sorted by their number of entries,
+        longest first (ties in row order): slot[r] is row r's position in that order, and
+        row r sits at sorted position q = 256 * (r // 256) + slot[r]. Sorted rows go in
+        blocks of 16; block b holds width_b entry pairs per row (its longest row, rounded up
+        to pairs), pair-major: entry p of the row at q sits at
+        slice[b] + 32 * (p // 2) + 2 * (q % 16) + p % 2 with b = q // 16. Short rows are
+        padded with (column `in`, value 0). Returns slice [ceil(out / 16) + 1] int32, col [E]
+        (the pattern's dtype), values [E] (values' dtype), E >= 32 (never empty), and slot
+        [windows * 256] uint8. values: [nnz] in pattern order.
         """
         out_f, in_f = self.shape
         dev = self.col.device
         blocks = (out_f + 15) // 16
-        lens = torch.zeros(blocks * 16, dtype=torch.int64, device=dev)
+        windows = (blocks + SLICE_WINDOW // 16 - 1) // (SLICE_WINDOW // 16)
+        lens = torch.zeros(windows * SLICE_WINDOW, dtype=torch.int64, device=dev)
         lens[:out_f] = self.crow.diff()
-        width = (lens.view(blocks, 16).amax(1) + 1) // 2 * 2
+        by_window = lens.view(windows, SLICE_WINDOW)
+        order = torch.sort(-by_window, dim=1, stable=True).indices  # sorted position -> row
+        slot = torch.empty_like(order).scatter_(
+            1, order, torch.arange(SLICE_WINDOW, device=dev).expand(windows, -1))
+        sorted_lens = by_window.gather(1, order).flatten()[:blocks * 16]
+        width = (sorted_lens.view(blocks, 16).amax(1) + 1) // 2 * 2
         slice_ = torch.zeros(blocks + 1, dtype=torch.int64, device=dev)
         slice_[1:] = (width * 16).cumsum(0)
         rows = self.rows().long()
+        at = rows // SLICE_WINDOW * SLICE_WINDOW + slot.flatten()[rows]  # sorted position
         pos = torch.arange(self.nnz, device=dev) - self.crow.long()[rows]
-        dest = slice_[rows // 16] + (pos // 2) * 32 + (rows % 16) * 2 + pos % 2
+        dest = slice_[at // 16] + (pos // 2) * 32 + (at % 16) * 2 + pos % 2
         size = max(int(slice_[-1]), 32)
         col = torch.full((size,), in_f, dtype=self.col.dtype, device=dev)
         col[dest] = self.col
         vals = torch.zeros(size, dtype=values.dtype, device=dev)
         vals[dest] = values
-        return slice_.to(torch.int32), col, vals
+        return slice_.to(torch.int32), col, vals, slot.flatten().to(torch.uint8)
 
     def _gather(self, weight: Tensor, col: Tensor) -> Tensor:
         base = torch.arange(self.shape[0], dtype=torch.int32, device=weight.device) * self.shape[1]
@@ -230,10 +241,10 @@ def cpu_kernel(ctx: OpContext, device: torch.device):
 class KernelOperands:
     """One task's sparse terms at every hook point, as the CPU kernel takes them.
 
-    ptrs: [K, 3] int64, per hook point (`keys`, in `state.sparse_keys()` order) the data
+    ptrs: [K, 4] int64, per hook point (`keys`, in `state.sparse_keys()` order) the data
     pointers of the term's sliced layout (`SparsePattern.sliced`): slice int32, col
-    int16/int32 and values in the engine's dtype. tensors: those pointed-to tensors, made
-    for the kernel and counted by `engine.memory()`.
+    int16/int32, values in the engine's dtype and slot uint8. tensors: those pointed-to
+    tensors, made for the kernel and counted by `engine.memory()`.
     """
 
     ptrs: Tensor

@@ -49,7 +49,8 @@ def test_kernel_in_bf16_matches_fp32_within_bf16_noise():
 @needs_kernel
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("shape,density", [((37, 40), 0.2), ((768, 768), 0.05),
-                                           ((48, 3072), 0.005), ((1, 17), 0.5)])
+                                           ((48, 3072), 0.005), ((1, 17), 0.5),
+                                           ((600, 70), 0.1)])  # partial last window
 def test_kernel_equals_dense_reference_for_any_shape(dtype, shape, density):
     """Odd shapes (a partial last row block, `in` not a multiple of 16), partial token
     tiles, rows offset in x and y, every dtype; the reference runs the same inputs in fp32."""
@@ -83,7 +84,8 @@ def test_kernel_rejects_bad_operands():
     k = segment_spmm_kernel()
     x, y = torch.randn(4, 8), torch.zeros(4, 6)
     crow, col, val = torch.zeros(7, dtype=torch.int32), torch.zeros(1, dtype=torch.int16), torch.zeros(1)
-    ptrs = torch.tensor([[crow.data_ptr(), col.data_ptr(), val.data_ptr()]])
+    slot = torch.arange(256, dtype=torch.uint8)
+    ptrs = torch.tensor([[crow.data_ptr(), col.data_ptr(), val.data_ptr(), slot.data_ptr()]])
     one = lambda v: torch.tensor([v])  # noqa: E731
     k.segment_spmm(x, y, ptrs, one(0), one(4), False, 1.0)  # empty term: y unchanged
     assert not y.any()
@@ -92,6 +94,8 @@ def test_kernel_rejects_bad_operands():
     with pytest.raises(RuntimeError, match="int64"):
         k.segment_spmm(x, y, ptrs.int(), one(0), one(4), False, 1.0)
     with pytest.raises(RuntimeError, match="null"):
-        k.segment_spmm(x, y, torch.zeros(1, 3, dtype=torch.long), one(0), one(4), False, 1.0)
+        k.segment_spmm(x, y, torch.zeros(1, 4, dtype=torch.long), one(0), one(4), False, 1.0)
+    with pytest.raises(RuntimeError, match=r"\[n, 4\]"):
+        k.segment_spmm(x, y, ptrs[:, :3].contiguous(), one(0), one(4), False, 1.0)
     with pytest.raises(RuntimeError, match="float32, bfloat16 or float16"):
         k.segment_spmm(x.double(), y.double(), ptrs, one(0), one(4), False, 1.0)

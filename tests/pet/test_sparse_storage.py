@@ -2,6 +2,7 @@
 Diff positions + values; any input order loads, exports come back row-major."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 import pets
@@ -64,28 +65,45 @@ def test_pattern_round_trip_and_gather():
     assert torch.equal(dense, expected)
 
 
-def test_sliced_layout_holds_every_entry_once_and_pads_with_the_zero_column():
+@pytest.mark.parametrize("shape", [(37, 50), (300, 20)])  # a partial last block / window
+def test_sliced_layout_holds_every_entry_once_and_pads_with_the_zero_column(shape):
     gen = torch.Generator().manual_seed(1)
-    shape = (37, 50)  # rows not a multiple of 16: the last block is partial
     idx = random_sparse_indices(shape, 0.2, gen)
     pattern, _ = SparsePattern.from_indices(idx, shape, torch.device("cpu"))
     values = torch.randn(pattern.nnz)
-    slice_, col, vals = pattern.sliced(values)
-    assert slice_.dtype == torch.int32 and slice_.numel() == 3 + 1 and col.dtype == torch.int16
+    slice_, col, vals, slot = pattern.sliced(values)
+    blocks, windows = (shape[0] + 15) // 16, (shape[0] + 255) // 256
+    assert slice_.dtype == torch.int32 and slice_.numel() == blocks + 1 and col.dtype == torch.int16
+    assert slot.dtype == torch.uint8 and slot.numel() == windows * 256
+    row_at = {256 * (r // 256) + int(slot[r]): r for r in range(shape[0])}
+    assert len(row_at) == shape[0]  # a permutation of each window's rows
+    lens = pattern.crow.diff()
+    for w in range(windows):  # longest first within the window
+        in_window = [lens[row_at[q]] for q in range(256 * w, min(256 * (w + 1), shape[0]))]
+        assert in_window == sorted(in_window, reverse=True)
     rebuilt = torch.zeros(shape)
-    for b in range(3):
+    for b in range(blocks):
         for e in range(int(slice_[b]), int(slice_[b + 1])):
-            row, c = 16 * b + (e - int(slice_[b])) % 32 // 2, int(col[e])
-            if c == shape[1]:  # padding: column `in`, value 0
+            at, c = 16 * b + (e - int(slice_[b])) % 32 // 2, int(col[e])
+            if c == shape[1]:  # padding (of a short row or a row past `out`): column `in`, 0
                 assert vals[e] == 0
             else:
-                rebuilt[row, c] += vals[e]
+                rebuilt[row_at[at], c] += vals[e]
     assert torch.equal(rebuilt, pattern.csr(values).to_dense())
     assert (slice_.diff() % 32 == 0).all()  # whole entry pairs for all 16 rows
     empty, _ = SparsePattern.from_indices(torch.zeros(2, 0, dtype=torch.long), shape,
                                           torch.device("cpu"))
-    s0, c0, v0 = empty.sliced(torch.zeros(0))
+    s0, c0, v0, _ = empty.sliced(torch.zeros(0))
     assert not s0.any() and c0.numel() >= 32  # no entries, but never a null pointer
+
+
+def test_sorting_rows_keeps_the_sliced_padding_small():
+    """At Mask's 5% of a 768 x 768 weight, unsorted 16-row blocks pad ~28%; sorted, a few %."""
+    gen = torch.Generator().manual_seed(0)
+    pattern, _ = SparsePattern.from_indices(random_sparse_indices((768, 768), 0.05, gen),
+                                            (768, 768), torch.device("cpu"))
+    slice_, *_ = pattern.sliced(torch.ones(pattern.nnz))
+    assert int(slice_[-1]) / pattern.nnz < 1.08
 
 
 def test_mask_values_are_kept_for_recently_run_tasks_only():
