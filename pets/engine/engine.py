@@ -65,7 +65,7 @@ class PetsEngine:
 
     def __init__(self, backbone: Backbone, *, seed: int = 0, padding: str = DEFAULT_PADDING,
                  model_name: str = "custom", sparse_cache_tasks: int = 64,
-                 sparse_kernels: bool = True) -> None:
+                 sparse_kernels: bool = True, lowrank_kernels: bool = True) -> None:
         if padding not in PADDING_MODES:
             raise InvalidSpecError(f"unknown padding {padding!r}; choose {sorted(PADDING_MODES)}")
         self.backbone = backbone
@@ -74,8 +74,10 @@ class PetsEngine:
         self.padding = padding
         self._tasks: dict[str, LoadedTask] = {}
         self._stores: dict[tuple, DenseSlots | ListSlots] = {}  # slot group -> its store
-        # sparse_kernels: the compiled CPU kernel for Diff/Mask when it builds (else torch's CSR)
-        self._ctx = OpContext(sparse_cache_tasks=sparse_cache_tasks, sparse_kernels=sparse_kernels)
+        # sparse_kernels / lowrank_kernels: the compiled CPU kernels for Diff/Mask and for
+        # LoRA/adapters when they build (else torch's CSR products and batched GEMMs)
+        self._ctx = OpContext(sparse_cache_tasks=sparse_cache_tasks, sparse_kernels=sparse_kernels,
+                              lowrank_kernels=lowrank_kernels)
         self._lock = RWLock()  # batches read concurrently; task changes write
 
     # ---- construction -----------------------------------------------------------------

@@ -3,7 +3,8 @@ before dropout/residual/LayerNorm: h += gelu(h down^T + down_b) up^T + up_b.
 
 Run-time form: tasks of one bottleneck share a slot store with, per (layer,
 site), down [m, H], up [H, m] and biases stacked over slots; per hook point
-one pair of batched GEMMs covers all the batch's tasks of the store.
+one pair of projections covers all the batch's tasks of the store (on the CPU
+the compiled `segment_gemm` kernel, `pets.pet.lowrank`; else two batched GEMMs).
 Adapters cannot be merged into weights; the dense baseline inserts them as
 modules (`AdapterDense` wraps the HF dense layer).
 """
@@ -13,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pets.pet.lowrank import Projections, lowrank_kernel
 from pets.pet.method import PetMethod, register
 from pets.pet.ops import GroupRun, HookKey, OpTable, add_op
 from pets.pet.params import ParamSpec
@@ -74,9 +76,14 @@ class Adapter(PetMethod):
                 for i, s in _sites(spec, backbone) for p in _PARTS}
 
     def ops(self, store: DenseSlots, run: GroupRun, backbone, ctx) -> OpTable:
+        kernel = lowrank_kernel(ctx, backbone.device, backbone.dtype)
         table: OpTable = {}
         for i, s in _sites_of(store):
-            add_op(table, HookKey("adapter", i, s), _batched(store, run, f"{i}.{s}."))
+            pre = f"{i}.{s}."
+            dw, db, uw, ub = (store.parts[pre + p] for p in _PARTS)  # [capacity, ...] stacks
+            add_op(table, HookKey("adapter", i, s),
+                   _kernel(Projections(kernel, run, w1=dw, b1=db, w2=uw, b2=ub))
+                   if kernel else _batched(store, run, pre))
         return table
 
     def reference_ops(self, store: DenseSlots, run: GroupRun, backbone) -> OpTable:
@@ -100,6 +107,13 @@ class Adapter(PetMethod):
 
 def _sites_of(store: DenseSlots) -> list[tuple[int, str]]:
     return list(dict.fromkeys((int(k.split(".")[0]), k.split(".")[1]) for k in store.shapes))
+
+
+def _kernel(proj: Projections):
+    """h[rows] += gelu(h down^T + down_b) up^T + up_b per segment, in the compiled kernel."""
+    def apply(x: Tensor, y: Tensor) -> None:
+        proj.add_output(F.gelu(proj.hidden(y)), y)
+    return apply
 
 
 def _batched(store: DenseSlots, run: GroupRun, pre: str):

@@ -2,16 +2,18 @@
 
 Run-time form: tasks of one rank and target set share a slot store with, per
 (layer, target), A [r, in] and B [out, r] stacked over slots, and the scale.
-Batch operator: per hook point one pair of batched GEMMs over all the batch's
-tasks of the store, [n, L, in] @ [n, in, r] @ [n, r, out]; tasks of other
-ranks sit in other stores and run as their own pair, so ranks mix without
-padding.
+Batch operator: per hook point one pair of projections over all the batch's
+tasks of the store, [L_s, in] @ [in, r] @ [r, out] per segment (on the CPU the
+compiled `segment_gemm` kernel, `pets.pet.lowrank`; else two batched GEMMs);
+tasks of other ranks sit in other stores and run as their own pair, so ranks
+mix without padding.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
+from pets.pet.lowrank import Projections, lowrank_kernel
 from pets.pet.method import PetMethod, register
 from pets.pet.ops import GroupRun, HookKey, OpTable, add_op
 from pets.pet.params import ParamSpec
@@ -75,10 +77,14 @@ class Lora(PetMethod):
         return out
 
     def ops(self, store: DenseSlots, run: GroupRun, backbone, ctx) -> OpTable:
-        scale = store.take("scale", run.slots, run.slot_span)[:, None, None]  # [n, 1, 1]
+        scale = store.take("scale", run.slots, run.slot_span)  # [n]
+        kernel = lowrank_kernel(ctx, backbone.device, backbone.dtype)
         table: OpTable = {}
         for i, t in _sites_of(store):
-            add_op(table, HookKey("linear", i, t), _batched(store, run, i, t, scale))
+            a, b = store.parts[_part(i, t, "A")], store.parts[_part(i, t, "B")]
+            add_op(table, HookKey("linear", i, t),
+                   _kernel(Projections(kernel, run, a, b, scales=scale.float()))
+                   if kernel else _batched(store, run, i, t, scale[:, None, None]))
         return table
 
     def reference_ops(self, store: DenseSlots, run: GroupRun, backbone) -> OpTable:
@@ -103,6 +109,13 @@ class Lora(PetMethod):
 def _sites_of(store: DenseSlots) -> list[tuple[int, str]]:
     return [(int(i), t) for ab, i, t in (k.split(".") for k in store.shapes if k != "scale")
             if ab == "A"]
+
+
+def _kernel(proj: Projections):
+    """y[rows] += scale * x[rows] A^T B^T per segment, in the compiled kernel."""
+    def apply(x: Tensor, y: Tensor) -> None:
+        proj.add_output(proj.hidden(x), y)
+    return apply
 
 
 def _batched(store: DenseSlots, run: GroupRun, layer: int, target: str, scale: Tensor):

@@ -153,6 +153,8 @@ class OpContext:
     sparse_concat_nnz: int = 8192
     # CPU: the compiled segment kernel (`pets.pet.kernels`) when it builds; False: torch's CSR
     sparse_kernels: bool = True
+    # CPU: LoRA's and adapters' projections in the compiled kernel; False: torch's bmm
+    lowrank_kernels: bool = True
     caches: dict[str, Any] = field(default_factory=dict)
 
     def cache(self, name: str, factory: Callable[[], Any]) -> Any:

@@ -233,8 +233,8 @@ def cpu_kernel(ctx: OpContext, device: torch.device):
     """The compiled segment kernel when this engine may use it on `device`, else None."""
     if device.type != "cpu" or not ctx.sparse_kernels:
         return None
-    from pets.pet.kernels import segment_spmm_kernel
-    return segment_spmm_kernel()
+    from pets.pet.kernels import cpu_kernels
+    return cpu_kernels()
 
 
 @dataclass(frozen=True)

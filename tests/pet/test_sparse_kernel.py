@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import pets
-from pets.pet.kernels import segment_spmm_kernel
+from pets.pet.kernels import cpu_kernels
 from tests.conftest import assert_results_close
 
-needs_kernel = pytest.mark.skipif(segment_spmm_kernel() is None,
+needs_kernel = pytest.mark.skipif(cpu_kernels() is None,
                                   reason="the C++ kernel could not be built here")
 SPECS = [pets.TaskSpec(name=f"d{i}", pet="diff", density=0.02, num_labels=2, bias=i == 1)
          for i in range(3)] + [pets.TaskSpec(name=f"m{i}", pet="mask", num_labels=3) for i in range(3)]
@@ -73,7 +73,7 @@ def test_kernel_equals_dense_reference_for_any_shape(dtype, shape, density):
         expected[rows] -= 0.5 * x[rows].float() @ pattern.csr(values.float()).to_dense().t()
         starts.append(start)
         start += n
-    segment_spmm_kernel().segment_spmm(x, y, torch.tensor(ptrs), torch.tensor(starts),
+    cpu_kernels().segment_spmm(x, y, torch.tensor(ptrs), torch.tensor(starts),
                                        torch.tensor(lens), False, -0.5)
     tol = 1e-5 if dtype == torch.float32 else 3e-2 * max(1.0, float(expected.abs().max()))
     torch.testing.assert_close(y.float(), expected, atol=tol, rtol=0 if dtype == torch.float32 else 1e-2)
@@ -81,7 +81,7 @@ def test_kernel_equals_dense_reference_for_any_shape(dtype, shape, density):
 
 @needs_kernel
 def test_kernel_rejects_bad_operands():
-    k = segment_spmm_kernel()
+    k = cpu_kernels()
     x, y = torch.randn(4, 8), torch.zeros(4, 6)
     crow, col, val = torch.zeros(7, dtype=torch.int32), torch.zeros(1, dtype=torch.int16), torch.zeros(1)
     slot = torch.arange(256, dtype=torch.uint8)

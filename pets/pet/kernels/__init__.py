@@ -1,11 +1,13 @@
-"""Compiled CPU kernels for the sparse PETs, built on first use.
+"""Compiled CPU kernels for the PET operators, built on first use.
 
 `segment_spmm` (segment_spmm.cpp) applies every segment's sparse term of a hook
-point in one call, reading and writing the engine's dtype directly. It is built
-with torch's C++ extension loader the first time an engine needs it (about 30 s,
-then cached on disk under ~/.cache/torch_extensions); without a working compiler,
-or with PETS_NO_KERNELS=1, `segment_spmm_kernel()` is None and the sparse ops run
-on torch's own CSR kernels (MKL / cuSPARSE) instead.
+point in one call (Diff, Mask); `segment_gemm` (segment_gemm.cpp) every segment's
+dense projection (LoRA's and adapters' two), each reading and writing the engine's
+dtype directly; `simd.h` holds what they share, `module.cpp` the bindings. They are
+built with torch's C++ extension loader the first time an engine needs them (about
+a minute, then cached on disk under ~/.cache/torch_extensions); without a working
+compiler, or with PETS_NO_KERNELS=1, `cpu_kernels()` is None and the ops run on
+torch's own kernels instead (CSR sparse products, batched GEMMs).
 """
 from __future__ import annotations
 
@@ -13,12 +15,16 @@ import functools
 import os
 import shutil
 import warnings
+import zlib
 from pathlib import Path
 from types import ModuleType
 
 
+SOURCES = ("module.cpp", "segment_spmm.cpp", "segment_gemm.cpp")
+
+
 @functools.cache
-def segment_spmm_kernel() -> ModuleType | None:
+def cpu_kernels() -> ModuleType | None:
     if os.environ.get("PETS_NO_KERNELS"):
         return None
     try:
@@ -26,13 +32,15 @@ def segment_spmm_kernel() -> ModuleType | None:
 
         _ninja_on_path()
 
-        return load(name="pets_segment_spmm",
-                    sources=[str(Path(__file__).with_name("segment_spmm.cpp"))],
-                    extra_cflags=["-O3", "-march=native", "-fopenmp"],
+        here = Path(__file__).parent
+        # the loader rebuilds when a source or a flag changes; the header's hash as a flag
+        header = zlib.crc32((here / "simd.h").read_bytes())
+        return load(name="pets_cpu_kernels", sources=[str(here / f) for f in SOURCES],
+                    extra_cflags=["-O3", "-march=native", "-fopenmp", f"-DPETS_SIMD_H={header}"],
                     extra_ldflags=["-fopenmp"], verbose=False)
     except Exception as e:  # noqa: BLE001 - any build failure means: use the torch path
-        warnings.warn(f"pets: the CPU sparse kernel could not be built ({type(e).__name__}: {e}); "
-                      "sparse PET ops use torch's CSR kernels instead", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"pets: the CPU kernels could not be built ({type(e).__name__}: {e}); "
+                      "PET ops use torch's own kernels instead", RuntimeWarning, stacklevel=2)
         return None
 
 

@@ -1,0 +1,98 @@
+// What the CPU kernels share: 16-lane loads and stores in the engine's dtype, masks, a
+// 16 x 16 register transpose and an aligned scratch buffer.
+#pragma once
+
+#include <torch/extension.h>
+
+#include <cstdint>
+#include <cstdlib>
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#include <immintrin.h>
+#define PETS_AVX512 1
+#endif
+
+namespace pets_kernels {
+
+constexpr int64_t kTile = 16;  // tokens per tile (one 512-bit fp32 vector)
+
+struct AlignedFloats {
+  float* data = nullptr;
+  explicit AlignedFloats(size_t n) {
+    if (n && posix_memalign(reinterpret_cast<void**>(&data), 64, n * sizeof(float)) != 0) {
+      data = nullptr;
+    }
+  }
+  ~AlignedFloats() { std::free(data); }
+};
+
+template <typename io_t>
+inline float to_float(io_t v) { return static_cast<float>(v); }
+
+#if defined(PETS_AVX512)
+// ---- 16 lanes of the engine's dtype <-> one fp32 zmm (masked) ----------------------------
+template <typename io_t> struct Lanes;
+
+template <> struct Lanes<float> {
+  static __m512 load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(float* p, __m512 v, __mmask16 m) { _mm512_mask_storeu_ps(p, m, v); }
+};
+
+template <> struct Lanes<at::BFloat16> {
+  static __m512 load(const at::BFloat16* p, __mmask16 m) {
+    const __m256i h = _mm256_maskz_loadu_epi16(m, p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  static void store(at::BFloat16* p, __m512 v, __mmask16 m) {
+    // round to nearest even, as torch's fp32 -> bf16 cast (NaNs stay NaN)
+    const __m512i u = _mm512_castps_si512(v);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_set1_epi32(0x7fc0));
+    _mm256_mask_storeu_epi16(p, m, _mm512_cvtepi32_epi16(r));
+  }
+};
+
+template <> struct Lanes<at::Half> {
+  static __m512 load(const at::Half* p, __mmask16 m) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+  }
+  static void store(at::Half* p, __m512 v, __mmask16 m) {
+    _mm256_mask_storeu_epi16(p, m, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+};
+
+inline __mmask16 first(int64_t k) { return k >= 16 ? __mmask16(0xffff) : __mmask16((1u << k) - 1); }
+
+// r[i] = row i of a 16 x 16 fp32 block -> r[j] = column j
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  auto lo = [](__m512 a, __m512 b) {
+    return _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
+  };
+  auto hi = [](__m512 a, __m512 b) {
+    return _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
+  };
+  for (int i = 0; i < 4; ++i) {  // lane k of r[4i + j]: rows 4i..4i+3 of column 4k + j
+    r[4 * i] = lo(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 1] = hi(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 2] = lo(t[4 * i + 1], t[4 * i + 3]);
+    r[4 * i + 3] = hi(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 4; ++j) {
+      t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+      t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xdd);
+    }
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+  }
+}
+#endif  // PETS_AVX512
+
+}  // namespace pets_kernels
