@@ -3,8 +3,7 @@
 executor, at rising offered rates, for pets and for a per-task-models server (seqs).
 
 Written to the bench contract (frozen config, `SCALES`, `run_serve_bench(cfg, *, progress)`,
-`summary_lines(df)`), so `pets bench serve` is one registry entry away; meanwhile it runs as
-`pets serve-bench`.
+`summary_lines(df)`) and registered as `pets bench serve` (`pets serve-bench` runs the same).
 """
 from __future__ import annotations
 
