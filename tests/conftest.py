@@ -80,3 +80,15 @@ def assert_results_close(a: pets.Result, b: pets.Result, atol: float = 1e-5) -> 
         assert a.logits is None and b.logits is None
     else:
         torch.testing.assert_close(a.logits, b.logits, atol=atol, rtol=0)
+
+
+def assert_kernel_paths_agree(make_engine, queries) -> None:
+    """A compiled-kernel engine equals its torch-path twin and its own per-segment reference
+    in fp32, and its bf16 twin stays within bf16 noise. make_engine(dtype, kernels)."""
+    fast, torch_path = make_engine(torch.float32, True), make_engine(torch.float32, False)
+    for a, b, c in zip(fast.infer(queries), torch_path.infer(queries),
+                       fast.infer(queries, reference=True)):
+        assert_results_close(a, b)
+        assert_results_close(a, c)
+    for a, b in zip(fast.infer(queries), make_engine(torch.bfloat16, True).infer(queries)):
+        torch.testing.assert_close(b.pooled.float(), a.pooled, atol=3e-2, rtol=0)

@@ -180,14 +180,11 @@ template <typename io_t, bool pairs>
 void run(const at::Tensor& x, at::Tensor& y, const std::vector<Job>& jobs, const Shape& sh) {
   const io_t* xp = x.data_ptr<io_t>();
   io_t* yp = y.data_ptr<io_t>();
-  std::vector<std::pair<int64_t, int64_t>> tiles;  // (job, first token)
-  for (int64_t s = 0; s < static_cast<int64_t>(jobs.size()); ++s)
-    for (int64_t l0 = 0; l0 < jobs[s].len; l0 += kTile) tiles.emplace_back(s, l0);
+  const auto tiles = token_tiles(jobs);
   const int64_t n_tiles = static_cast<int64_t>(tiles.size());
   if (!n_tiles) return;
-  const int64_t blocks = (sh.out + 15) / 16;  // enough work items for every thread
-  const int64_t chunks = std::min<int64_t>(blocks, std::max<int64_t>(
-      1, (2 * at::get_num_threads() + n_tiles - 1) / n_tiles));
+  const int64_t blocks = (sh.out + 15) / 16;
+  const int64_t chunks = chunks_per_tile(blocks, n_tiles);
   at::parallel_for(0, n_tiles * chunks, 1, [&](int64_t w0, int64_t w1) {
     // pad: 16 weight rows, zero past `out` (only the first out % 16 rows are ever copied in)
     AlignedFloats xt(static_cast<size_t>((sh.in + 1) * kTile)), pad(static_cast<size_t>(16 * sh.in));

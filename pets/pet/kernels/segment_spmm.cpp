@@ -221,16 +221,13 @@ void run(const at::Tensor& x, at::Tensor& y, const std::vector<Segment>& segs, f
   const int64_t in = x.size(1), out = y.size(1), xs = x.stride(0), ys = y.stride(0);
   const io_t* xp = x.data_ptr<io_t>();
   io_t* yp = y.data_ptr<io_t>();
-  std::vector<std::pair<int64_t, int64_t>> tiles;  // (segment, first token)
-  for (int64_t s = 0; s < static_cast<int64_t>(segs.size()); ++s)
-    for (int64_t l0 = 0; l0 < segs[s].len; l0 += kTile) tiles.emplace_back(s, l0);
+  const auto tiles = token_tiles(segs);
   const int64_t n_tiles = static_cast<int64_t>(tiles.size());
   if (!n_tiles) return;
-  // enough work items for every thread, each a range of row windows
+  // work items: a tile and a range of row windows
   const int64_t blocks = (out + 15) / 16;
   const int64_t groups = (blocks + kWindowBlocks - 1) / kWindowBlocks;
-  const int64_t chunks = std::min<int64_t>(groups, std::max<int64_t>(
-      1, (2 * at::get_num_threads() + n_tiles - 1) / n_tiles));
+  const int64_t chunks = chunks_per_tile(groups, n_tiles);
   at::parallel_for(0, n_tiles * chunks, 1, [&](int64_t w0, int64_t w1) {
     AlignedFloats xt(static_cast<size_t>((in + 1) * kTile)), sums(kWindow * kTile);
     TORCH_CHECK(xt.data != nullptr && sums.data != nullptr,

@@ -4,8 +4,13 @@
 
 #include <torch/extension.h>
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <utility>
+#include <vector>
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #include <immintrin.h>
 #define PETS_AVX512 1
@@ -14,6 +19,22 @@
 namespace pets_kernels {
 
 constexpr int64_t kTile = 16;  // tokens per tile (one 512-bit fp32 vector)
+
+// (segment, first token) of every 16-token tile of the segments (anything with a `len`)
+template <typename Seg>
+std::vector<std::pair<int64_t, int64_t>> token_tiles(const std::vector<Seg>& segs) {
+  std::vector<std::pair<int64_t, int64_t>> tiles;
+  for (int64_t s = 0; s < static_cast<int64_t>(segs.size()); ++s)
+    for (int64_t l0 = 0; l0 < segs[s].len; l0 += kTile) tiles.emplace_back(s, l0);
+  return tiles;
+}
+
+// into how many of its `ranges` (row blocks, windows) each tile's work is cut, so that
+// every thread has work items: work item w = (tile w / chunks, chunk w % chunks)
+inline int64_t chunks_per_tile(int64_t ranges, int64_t n_tiles) {
+  return std::min<int64_t>(ranges, std::max<int64_t>(
+      1, (2 * at::get_num_threads() + n_tiles - 1) / n_tiles));
+}
 
 struct AlignedFloats {
   float* data = nullptr;
