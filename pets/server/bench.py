@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from pets.dtypes import resolve_dtype
 from pets.server.config import ServerConfig
@@ -44,6 +45,7 @@ class ServeBenchConfig:
     queue_limit: int = 1024
     slo_ms: float = DEFAULT_SLO_MS
     timeout_s: float = 30.0
+    threads: int = 0  # torch threads of the server and of the replay (0: torch's default)
     seed: int = 0
 
 
@@ -70,6 +72,7 @@ def run_serve_bench(cfg: ServeBenchConfig, *, progress: bool = True) -> pd.DataF
                 rows.append({**_replayed(trace, cfg, system, server, dtype), "mode": "replay",
                              "rate": rate})
                 args = ["--backbone", cfg.preset, "--trace-tasks", str(path), "--system", system,
+                        *(["--threads", str(cfg.threads)] if cfg.threads else []),
                         "--policy", cfg.policy, "--max-batch", str(cfg.max_batch),
                         "--max-wait-ms", str(cfg.max_wait_ms), "--queue-limit",
                         str(cfg.queue_limit), "--device", cfg.device, "--dtype", dtype_arg]
@@ -82,16 +85,22 @@ def run_serve_bench(cfg: ServeBenchConfig, *, progress: bool = True) -> pd.DataF
                     print(f"rate {rate:g}/s {system}: replay {r['throughput_rps']:.1f} req/s "
                           f"p50 {r['p50_ms']:.1f} ms | online {o['throughput_rps']:.1f} req/s "
                           f"p50 {o['p50_ms']:.1f} ms", flush=True)
-    df = pd.DataFrame(rows).assign(preset=cfg.preset, dtype=dtype_arg)
+    df = pd.DataFrame(rows).assign(preset=cfg.preset, dtype=dtype_arg,
+                                   threads=cfg.threads or torch.get_num_threads())
     return df[[*COLUMNS, *(c for c in df.columns if c not in COLUMNS)]]
 
 
 def _replayed(trace, cfg: ServeBenchConfig, system: str, server: ServerConfig, dtype) -> dict:
     """The in-process replay's summary. Its engine (for seqs: one dense copy per task) is
     freed before the server starts, so the two never hold memory at once."""
-    engine = engine_for_trace(trace, cfg.preset, device=cfg.device, dtype=dtype)
-    report = ServingLoop(make_system(system, engine),
-                         server.serve_config(cfg.slo_ms)).run(trace, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads or threads)
+    try:
+        engine = engine_for_trace(trace, cfg.preset, device=cfg.device, dtype=dtype)
+        report = ServingLoop(make_system(system, engine),
+                             server.serve_config(cfg.slo_ms)).run(trace, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     del engine
     gc.collect()
     return report.summary()

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from pets.errors import InvalidSpecError
 from pets.serving.loop import DEFAULT_SLO_MS
@@ -16,12 +17,18 @@ def serve(args: argparse.Namespace) -> int:
 
     cfg = ServerConfig(system=args.system, policy=args.policy, max_batch=args.max_batch,
                        max_wait_ms=args.max_wait_ms, queue_limit=args.queue_limit)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InvalidSpecError(f"--threads {args.threads}: give at least 1 (torch threads "
+                                   "the engine computes with; leave it out for all cores)")
+        torch.set_num_threads(args.threads)
     engine = build_engine(args)
     make_scheduler = BACKENDS[args.backend](args)
     print(f"pets serve: {engine.model_name} ({str(engine.backbone.dtype).removeprefix('torch.')}) "
           f"on {args.device}, {len(engine.tasks)} tasks, system {cfg.system}, policy {cfg.policy}, "
           f"max_batch {cfg.max_batch}, max_wait_ms {cfg.max_wait_ms:g}, queue_limit "
-          f"{cfg.queue_limit}, backend {args.backend} ({args.workers} workers); listening on "
+          f"{cfg.queue_limit}, backend {args.backend} ({args.workers} workers), "
+          f"{torch.get_num_threads()} torch threads; listening on "
           f"{Listen(args.host, args.port).url}", flush=True)
     serve_forever(engine, cfg, Listen(args.host, args.port), log_level=args.log_level,
                   make_scheduler=make_scheduler)
@@ -188,6 +195,10 @@ def add_server_parsers(sub) -> None:
                      help="an existing Ray cluster to join, e.g. ray://head:10001 or auto "
                      "(--backend ray; default: start a local one)")
     srv.add_argument("--device", default="cpu")
+    srv.add_argument("--threads", type=int, default=None,
+                     help="torch threads the engine computes with (default: all cores; on a "
+                          "small machine that also runs the clients, fewer keep batches from "
+                          "stalling behind the HTTP work)")
     srv.add_argument("--dtype", default="auto", choices=list(DTYPE_CHOICES))
     srv.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info"])
     srv.set_defaults(fn=serve)

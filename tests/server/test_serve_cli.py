@@ -3,7 +3,6 @@ from a task folder; and the layer rule (only front ends import pets.server)."""
 from __future__ import annotations
 
 import ast
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 import pets
 from pets.cli import build_parser
 from pets.errors import InvalidSpecError
-from pets.server.cli import build_engine
+from pets.server.cli import build_engine, serve
 from pets.server.run import free_port
 from pets.serving import TraceSpec, generate_trace, save_trace
 
@@ -28,10 +27,9 @@ def test_pets_serve_subprocess_answers_and_stops(tmp_path):
     gen = generate_trace(TraceSpec(requests=30, tasks=3, popularity="uniform", seed=1))
     trace = save_trace(gen, tmp_path / "t.csv")
     port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "pets.cli", "serve", "--port", str(port),
-                             "--trace-tasks", str(trace), "--dtype", "float32",
-                             "--log-level", "warning"], env=env,
+                             "--trace-tasks", str(trace), "--dtype", "float32", "--threads", "1",
+                             "--log-level", "warning"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline, health = time.monotonic() + 120, None
@@ -49,7 +47,7 @@ def test_pets_serve_subprocess_answers_and_stops(tmp_path):
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode in (0, -signal.SIGTERM), out  # uvicorn re-raises SIGTERM after shutdown
-    assert "listening on http://127.0.0.1" in out
+    assert "1 torch threads; listening on http://127.0.0.1" in out
 
 
 def _args(*argv):
@@ -76,6 +74,11 @@ def test_serve_engine_from_task_folders(tmp_path):
 def test_serve_engine_errors_say_what_to_do(argv, match):
     with pytest.raises(InvalidSpecError, match=match):
         build_engine(_args(*argv))
+
+
+def test_serve_threads_must_be_at_least_one():
+    with pytest.raises(InvalidSpecError, match="--threads 0: give at least 1"):
+        serve(_args("--threads", "0"))
 
 
 def test_server_options_are_checked_like_a_replay():
