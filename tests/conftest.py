@@ -82,6 +82,20 @@ def assert_results_close(a: pets.Result, b: pets.Result, atol: float = 1e-5) -> 
         torch.testing.assert_close(a.logits, b.logits, atol=atol, rtol=0)
 
 
+def engine_with(specs, dtype, **options) -> pets.PetsEngine:
+    """A seeded bert-tiny engine holding `specs` (options: engine flags such as kernels)."""
+    eng = pets.PetsEngine.from_preset("bert-tiny", dtype=dtype, seed=0, **options)
+    for spec in specs:
+        eng.add_task(spec)
+    return eng
+
+
+def round_robin_queries(specs, lengths) -> list[pets.Query]:
+    """One query per length, its task cycling through `specs`; ids 101, 2000, 2001, ..."""
+    return [pets.Query(task=s.name, input_ids=[101] + [2000 + j for j in range(n - 1)], id=i)
+            for i, (s, n) in enumerate(zip(list(specs) * len(lengths), lengths))]
+
+
 def assert_kernel_paths_agree(make_engine, queries) -> None:
     """A compiled-kernel engine equals its torch-path twin and its own per-segment reference
     in fp32, and its bf16 twin stays within bf16 noise. make_engine(dtype, kernels)."""

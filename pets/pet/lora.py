@@ -79,12 +79,14 @@ class Lora(PetMethod):
     def ops(self, store: DenseSlots, run: GroupRun, backbone, ctx) -> OpTable:
         scale = store.take("scale", run.slots, run.slot_span)  # [n]
         kernel = lowrank_kernel(ctx, backbone.device, backbone.dtype)
+        # once per batch for all hook points: the kernel's per-segment scales, or bmm's
+        scale = scale.float() if kernel else scale[:, None, None]
         table: OpTable = {}
         for i, t in _sites_of(store):
             a, b = store.parts[_part(i, t, "A")], store.parts[_part(i, t, "B")]
             add_op(table, HookKey("linear", i, t),
-                   _kernel(Projections(kernel, run, a, b, scales=scale.float()))
-                   if kernel else _batched(store, run, i, t, scale[:, None, None]))
+                   _kernel(Projections(kernel, run, a, b, scales=scale))
+                   if kernel else _batched(store, run, i, t, scale))
         return table
 
     def reference_ops(self, store: DenseSlots, run: GroupRun, backbone) -> OpTable:

@@ -9,7 +9,6 @@ elsewhere (or without a compiler) the methods run torch's batched GEMMs instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -29,22 +28,6 @@ def lowrank_kernel(ctx: OpContext, device: torch.device, dtype: torch.dtype):
 
 
 @dataclass(frozen=True, eq=False)
-class KernelRows:
-    """A group's rows as the kernel takes them: each segment's first row in the batch
-    (`rows`), in the group's own [V, *] buffer (`local`), and its length. [n] int64 each."""
-
-    rows: Tensor
-    local: Tensor
-    lens: Tensor
-
-    @classmethod
-    def of(cls, run: GroupRun) -> "KernelRows":
-        starts = [r.start for r in run.rows]
-        return cls(torch.tensor(starts), torch.tensor([s - run.start for s in starts]),
-                   torch.tensor([r.stop - r.start for r in run.rows]))
-
-
-@dataclass(frozen=True, eq=False)
 class Projections:
     """One hook point's two projections for a group: w1 [S, k, in] (+ b1 [S, k]) into the
     [V, k] hidden buffer, then w2 [S, out, k] (+ b2 [S, out]) added into y. `scales`: [n]
@@ -58,21 +41,18 @@ class Projections:
     b2: Tensor = _NONE
     scales: Tensor = _NONE
 
-    @cached_property
-    def _rows(self) -> KernelRows:
-        return KernelRows.of(self.run)
-
     def hidden(self, x: Tensor) -> Tensor:
-        """h [V, k] = scale * x[group rows] @ W1^T + b1, per segment."""
-        r = self._rows
-        h = torch.empty(self.run.stop - self.run.start, self.w1.shape[1], dtype=x.dtype,
-                        device=x.device)
-        self.kernel.segment_gemm(x, h, self.w1, self.b1, self.run.slots, r.rows, r.local,
-                                 r.lens, self.scales, False)
+        """h [V, k] = scale * x[group rows] @ W1^T + b1, per segment (h row 0 is the group's
+        first row)."""
+        run = self.run
+        h = torch.empty(run.stop - run.start, self.w1.shape[1], dtype=x.dtype, device=x.device)
+        self.kernel.segment_gemm(x, h, self.w1, self.b1, run.slots, run.segment_starts,
+                                 run.segment_offsets, run.segment_lens, self.scales, False)
         return h
 
     def add_output(self, h: Tensor, y: Tensor) -> None:
         """y[group rows] += h @ W2^T + b2, per segment."""
-        r = self._rows
-        self.kernel.segment_gemm(h, y, self.w2, self.b2, self.run.slots, r.local, r.rows,
-                                 r.lens, _NONE, True)
+        run = self.run
+        self.kernel.segment_gemm(h, y, self.w2, self.b2, run.slots, run.segment_offsets,
+                                 run.segment_starts, run.segment_lens, _NONE, True)
+

@@ -110,6 +110,22 @@ class GroupRun:
         return torch.repeat_interleave(torch.arange(self.n, device=self.slots.device), counts)
 
     @cached_property
+    def segment_starts(self) -> Tensor:
+        """Each segment's first row in the batch, [n] int64 on the CPU (the compiled kernels'
+        side; built once per batch, shared by every hook point)."""
+        return torch.tensor([r.start for r in self.rows], dtype=torch.long)
+
+    @cached_property
+    def segment_offsets(self) -> Tensor:
+        """Each segment's first row among the group's rows [start, stop). [n] int64, CPU."""
+        return self.segment_starts - self.start
+
+    @cached_property
+    def segment_lens(self) -> Tensor:
+        """Each segment's number of rows, [n] int64 on the CPU."""
+        return torch.tensor([r.stop - r.start for r in self.rows], dtype=torch.long)
+
+    @cached_property
     def gather(self) -> SegmentGather:
         return SegmentGather.build(list(self.rows), self.slots.device)
 

@@ -275,9 +275,8 @@ def kernel_ops(run: GroupRun, sign: float, keep: list, keys: tuple[HookKey, ...]
     starts and lengths are built once for the batch and shared by all its hook points;
     `keep` (the states) and `operands` stay referenced by the ops, so every pointed-to
     tensor outlives the batch even if the LRU drops it meanwhile."""
-    ptrs = torch.stack([o.ptrs for o in operands], dim=1)  # [K, n, 3]
-    starts = torch.tensor([r.start for r in run.rows], dtype=torch.long)
-    lens = torch.tensor([r.stop - r.start for r in run.rows], dtype=torch.long)
+    ptrs = torch.stack([o.ptrs for o in operands], dim=1)  # [K, n, 4]
+    starts, lens = run.segment_starts, run.segment_lens
     alive = (keep, operands)
 
     def op(k: int):

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from pets.dtypes import resolve_dtype
+from pets.errors import InvalidSpecError
 from pets.server.config import ServerConfig
 from pets.server.loadgen import LoadgenConfig, run_loadgen
 from pets.server.run import ServerProcess
@@ -47,6 +48,11 @@ class ServeBenchConfig:
     timeout_s: float = 30.0
     threads: int = 0  # torch threads of the server and of the replay (0: torch's default)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
+            raise InvalidSpecError(f"threads {self.threads!r}: give a whole number >= 1, or 0 "
+                                   "for torch's default (all cores)")
 
 
 SCALES = {

@@ -7,7 +7,7 @@ import torch
 
 import pets
 from pets.pet.kernels import cpu_kernels
-from tests.conftest import assert_kernel_paths_agree
+from tests.conftest import assert_kernel_paths_agree, engine_with, round_robin_queries
 
 needs_kernel = pytest.mark.skipif(cpu_kernels() is None,
                                   reason="the C++ kernel could not be built here")
@@ -16,15 +16,11 @@ SPECS = [pets.TaskSpec(name=f"d{i}", pet="diff", density=0.02, num_labels=2, bia
 
 
 def _engine(dtype, kernels: bool):
-    eng = pets.PetsEngine.from_preset("bert-tiny", dtype=dtype, seed=0, sparse_kernels=kernels)
-    for spec in SPECS:
-        eng.add_task(spec)
-    return eng
+    return engine_with(SPECS, dtype, sparse_kernels=kernels)
 
 
 def _queries(lengths):
-    return [pets.Query(task=s.name, input_ids=[101] + [2000 + j for j in range(n - 1)], id=i)
-            for i, (s, n) in enumerate(zip(SPECS * 3, lengths))]
+    return round_robin_queries(SPECS, lengths)
 
 
 @needs_kernel

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from pets.errors import InvalidSpecError
 from pets.server.bench import ServeBenchConfig, capacity_at_slo, run_serve_bench, summary_lines
 
 
@@ -25,3 +26,9 @@ def test_capacity_is_the_highest_rate_served_whole_within_the_slo():
         for r, p99, rej in ((50, 20, 0), (100, 150, 0), (200, 180, 3), (400, 900, 0))])
     cap = capacity_at_slo(df, 200.0)
     assert cap.rate.tolist() == [100]
+
+
+@pytest.mark.parametrize("threads", [-1, 1.5, True])
+def test_serve_bench_threads_must_be_a_count(threads):
+    with pytest.raises(InvalidSpecError, match="threads"):
+        ServeBenchConfig(threads=threads)
