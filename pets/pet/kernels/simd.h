@@ -53,33 +53,55 @@ inline float to_float(io_t v) { return static_cast<float>(v); }
 // ---- 16 lanes of the engine's dtype <-> one fp32 zmm (masked) ----------------------------
 template <typename io_t> struct Lanes;
 
+// A full mask (all 16 lanes) takes plain loads and stores: masked ones cost a kernel's
+// write-back ~10% on Zen 5 (measured with the sparse kernel, bert-base shapes, bf16).
+constexpr __mmask16 kAll = 0xffff;
+
 template <> struct Lanes<float> {
-  static __m512 load(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
-  static void store(float* p, __m512 v, __mmask16 m) { _mm512_mask_storeu_ps(p, m, v); }
+  static __m512 load(const float* p, __mmask16 m) {
+    return m == kAll ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
+  }
+  static void store(float* p, __m512 v, __mmask16 m) {
+    if (m == kAll) _mm512_storeu_ps(p, v);
+    else _mm512_mask_storeu_ps(p, m, v);
+  }
 };
+
+inline __m256i load_halves(const void* p, __mmask16 m) {
+  return m == kAll ? _mm256_loadu_si256(static_cast<const __m256i*>(p)) : _mm256_maskz_loadu_epi16(m, p);
+}
+
+inline void store_halves(void* p, __m256i h, __mmask16 m) {
+  if (m == kAll) _mm256_storeu_si256(static_cast<__m256i*>(p), h);
+  else _mm256_mask_storeu_epi16(p, m, h);
+}
 
 template <> struct Lanes<at::BFloat16> {
   static __m512 load(const at::BFloat16* p, __mmask16 m) {
-    const __m256i h = _mm256_maskz_loadu_epi16(m, p);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(load_halves(p, m)), 16));
   }
   static void store(at::BFloat16* p, __m512 v, __mmask16 m) {
+#if defined(__AVX512BF16__)
+    // round to nearest even in one instruction, as torch's fp32 -> bf16 cast for every
+    // normal number (NaNs stay NaN; fp32 denormals, below 1.2e-38, become 0): the
+    // rounding below cost the sparse kernel's write-back ~10%
+    store_halves(p, (__m256i)_mm512_cvtneps_pbh(v), m);
+#else
     // round to nearest even, as torch's fp32 -> bf16 cast (NaNs stay NaN)
     const __m512i u = _mm512_castps_si512(v);
     const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
     __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
     const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
     r = _mm512_mask_mov_epi32(r, nan, _mm512_set1_epi32(0x7fc0));
-    _mm256_mask_storeu_epi16(p, m, _mm512_cvtepi32_epi16(r));
+    store_halves(p, _mm512_cvtepi32_epi16(r), m);
+#endif
   }
 };
 
 template <> struct Lanes<at::Half> {
-  static __m512 load(const at::Half* p, __mmask16 m) {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
-  }
+  static __m512 load(const at::Half* p, __mmask16 m) { return _mm512_cvtph_ps(load_halves(p, m)); }
   static void store(at::Half* p, __m512 v, __mmask16 m) {
-    _mm256_mask_storeu_epi16(p, m, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    store_halves(p, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), m);
   }
 };
 
