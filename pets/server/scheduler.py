@@ -4,7 +4,8 @@ Request handlers `submit` queries and get one `concurrent.futures.Future` per qu
 never wait for a batch themselves. The thread waits until a batch is due
 (`pets.serving.dispatch.due_at`: `max_batch` queries wait or the oldest waited
 `max_wait_ms`), takes it with `dispatch.take_batch` (the same batching policy and cost model
-as a replay), runs it on the system (`pets.serving.systems`) and resolves the futures with
+as a replay; planned on a snapshot of the queue's head outside the lock, so submits never
+wait for the planner), runs it on the system (`pets.serving.systems`) and resolves the futures with
 `Output`s or errors. Task changes go through the scheduler so that the engine, the cost
 model and the queue agree: a removed task's queued queries end with `TaskRemovedError`.
 """
@@ -55,6 +56,7 @@ class Scheduler:
         self.system: System = make_system(config.system, engine)
         self._plan = get_policy(config.policy)
         self._cond = threading.Condition()  # guards the queue; held briefly, never over a batch
+        # or a plan
         self._changes = threading.Lock()  # one task change at a time
         self._queue: list[Query] = []
         self._futures: dict[int, Future] = {}
@@ -147,18 +149,43 @@ class Scheduler:
     # ---- the thread ---------------------------------------------------------------------------
     def _loop(self) -> None:
         while True:
-            with self._cond:
-                batch = self._next_batch()
-                if batch is None:
-                    return
-                self.metrics.queue.set(len(self._queue))
+            batch = self._next_batch()
+            if batch is None:
+                return
             try:
                 self._run(batch)
             except Exception as e:  # a bug must not stop the thread: these requests fail, 5xx
                 self._fail(batch.queries, BatchFailedError(f"internal error: {describe(e)}"))
 
     def _next_batch(self) -> Batch | None:
-        """Wait (holding the condition) until a batch is due and take it; None when stopping."""
+        """The next batch, planned outside the queue's lock (submits never wait for the
+        planner); None when stopping."""
+        cfg = self.config
+        while True:
+            with self._cond:
+                head = self._due_head()
+            if head is None:
+                return None
+            try:
+                batch, _, _ = take_batch(head, self._plan, self.system.cost,
+                                         max_batch=cfg.max_batch, window=cfg.window,
+                                         padding=self.system.padding)
+            except RUN_ERRORS as e:  # the planner refused the head: end it, keep serving
+                with self._cond:
+                    self._claim(head)
+                self._fail(head, BatchFailedError(f"could not plan a batch: {describe(e)}; "
+                                                  "send the request again"))
+                continue
+            with self._cond:
+                queries = self._claim(batch.queries)
+            if len(queries) == len(batch.queries):
+                return batch
+            if queries:  # some were taken off the queue while planning (task removed, stop)
+                return batch_of_queries(queries)
+
+    def _due_head(self) -> list[Query] | None:
+        """Wait (holding the condition) until a batch is due; the queue's head the planner
+        looks at, or None when stopping."""
         cfg = self.config
         while not self._stopping:
             if not self._queue:
@@ -169,18 +196,17 @@ class Scheduler:
             if due is not None:
                 self._cond.wait(timeout=max(due - now, 0.0))
                 continue
-            head = self._queue[:cfg.window * cfg.max_batch]
-            try:
-                batch, self._queue, _ = take_batch(self._queue, self._plan, self.system.cost,
-                                                   max_batch=cfg.max_batch, window=cfg.window,
-                                                   padding=self.system.padding)
-            except RUN_ERRORS as e:  # the planner refused the head: end it, keep serving
-                self._queue = self._queue[len(head):]
-                self._fail(head, BatchFailedError(f"could not plan a batch: {describe(e)}; "
-                                                  "send the request again"))
-                continue
-            return batch
+            return self._queue[:cfg.window * cfg.max_batch]
         return None
+
+    def _claim(self, queries: Sequence[Query]) -> list[Query]:
+        """Take `queries` off the queue (under the lock); those that were still on it."""
+        ids = {q.id for q in queries}
+        present = {q.id for q in self._queue if q.id in ids}
+        if present:
+            self._queue = [q for q in self._queue if q.id not in present]
+        self.metrics.queue.set(len(self._queue))
+        return [q for q in queries if q.id in present]
 
     def _run(self, batch: Batch) -> None:
         start = time.perf_counter()

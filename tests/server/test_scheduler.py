@@ -1,0 +1,75 @@
+"""The scheduler plans outside the queue's lock: submits go on while the planner works, and a
+task removed meanwhile never reaches the batch (its requests end with TaskRemovedError)."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from pets.errors import TaskRemovedError
+from pets.server.config import ServerConfig
+from pets.server.scheduler import Scheduler
+
+from tests.server.conftest import small_engine
+
+IDS = [101, 2000, 3000, 102]
+
+
+class HeldPlanner:
+    """Wraps the scheduler's policy: the first plan waits until the test releases it."""
+
+    def __init__(self, plan) -> None:
+        self.plan, self.planning, self.release = plan, threading.Event(), threading.Event()
+        self.calls = 0
+
+    def __call__(self, queue, cost, **kw):
+        self.calls += 1
+        if self.calls == 1:
+            self.planning.set()
+            assert self.release.wait(30), "the test never released the planner"
+        return self.plan(queue, cost, **kw)
+
+
+@pytest.fixture()
+def held():
+    sched = Scheduler(small_engine(), ServerConfig(max_wait_ms=1.0, warm_up=False))
+    planner = HeldPlanner(sched._plan)
+    sched._plan = planner
+    sched.start()
+    yield sched, planner
+    planner.release.set()
+    sched.stop()
+
+
+def _in_thread(fn) -> tuple[threading.Thread, list]:
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    t.start()
+    return t, out
+
+
+def test_submit_does_not_wait_for_the_planner(held):
+    sched, planner = held
+    first = sched.submit("lora", [IDS])
+    assert planner.planning.wait(30)
+    t, out = _in_thread(lambda: sched.submit("adapter", [IDS, IDS]))
+    t.join(10)
+    assert not t.is_alive(), "submit waited for the planner"
+    assert sched.queue_length() >= 2
+    planner.release.set()
+    results = [f.result(30) for f in first + out[0]]
+    assert [r.task for r in results] == ["lora", "adapter", "adapter"]
+
+
+def test_a_task_removed_while_planning_never_runs(held):
+    sched, planner = held
+    kept = sched.submit("lora", [IDS])
+    gone = sched.submit("diff", [IDS, IDS])
+    assert planner.planning.wait(30)
+    assert sched.remove_task("diff") == 2
+    planner.release.set()
+    assert kept[0].result(30).task == "lora"
+    for f in gone:
+        with pytest.raises(TaskRemovedError, match="removed"):
+            f.result(30)
+    assert sched.queue_length() == 0
