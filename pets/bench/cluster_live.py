@@ -3,8 +3,9 @@
 A saturating trace (offered `load` x what the cluster could serve) is replayed open-loop
 against live actors (one torch thread each), in interleaved rounds; throughput and latency
 are measured at the client. Beside it the simulated cluster replays the same trace, its
-devices calibrated to one live worker's own service rate (its queue, policy and batches
-inside the actor, without the driver): the sim predicts, the actors deliver.
+devices calibrated to a live worker's own service rate (its queue, policy and batches inside
+the actor, without the driver) measured while as many actors as the case has serve at once
+(`sim_rate_rps`): the sim predicts, the actors deliver.
 
 Parts (`--part`): `scaling` compares 1 and 2 actors with every task on every actor (the
 router alone balances); `skew` compares balancers (static vs migrate) on 2 actors over a
@@ -129,7 +130,11 @@ def run_cluster_live(cfg: ClusterLiveConfig = SCALES["quick"], *, progress: bool
         ray.init(num_cpus=max(2, *cfg.workers), include_dashboard=False, log_to_driver=False,
                  logging_level="ERROR")
     try:
-        rate1 = service_rate(catalog, probe, live_config(server, workers=1))
+        # the sim's devices serve at the rate one actor reaches while as many actors as the
+        # case has serve at once (co-running actors share the host's cores, caches and memory)
+        corun = {n: service_rate(catalog, probe, live_config(server, workers=1), workers=n)
+                 for n in sorted({c.workers for c in cases if c.system == "pets"})}
+        rate1 = corun.get(1) or service_rate(catalog, probe, live_config(server, workers=1))
         rate = cfg.load * max(cfg.workers) * rate1
         trace = generate_trace(replace(spec, requests=cfg.requests, rate=rate, seed=cfg.seed + 1))
         rows = []
@@ -145,12 +150,14 @@ def run_cluster_live(cfg: ClusterLiveConfig = SCALES["quick"], *, progress: bool
     finally:
         if started:
             ray.shutdown()
-    cost = _calibrated(CostModel.for_engine(catalog.host), probe, catalog, server, rate1)
+    base = CostModel.for_engine(catalog.host)
     for case in (c for c in cases if c.system == "pets"):
+        rate_n = corun[case.workers]
         s = replay_cluster(trace, catalog, ClusterConfig(
             workers=case.workers, backend="sim", balancer=case.balancer, faults=case.faults,
-            interval_s=cfg.interval_s), server.serve_config(), cost=cost, progress=False).summary()
-        rows.append(_row("sim", case, 0, s, rate, rate1))
+            interval_s=cfg.interval_s), server.serve_config(),
+            cost=_calibrated(base, probe, catalog, server, rate_n), progress=False).summary()
+        rows.append(_row("sim", case, 0, s, rate, rate1) | {"sim_rate_rps": rate_n})
     return _derived(pd.DataFrame(rows))
 
 
@@ -185,6 +192,8 @@ def _row(backend: str, case: Case, rep: int, s: dict, offered: float, rate1: flo
 def _derived(df: pd.DataFrame) -> pd.DataFrame:
     """Medians per (backend, workers, balancer), their spread, the ratio to the first case
     of the same backend and live over sim."""
+    if "sim_rate_rps" not in df:
+        df = df.assign(sim_rate_rps=float("nan"))
     keys = ["backend", "workers", "balancer", "faults"]
     out = df.groupby(keys, sort=False).agg(
         throughput_rps=("throughput_rps", "median"), tput_min=("throughput_rps", "min"),
@@ -197,7 +206,8 @@ def _derived(df: pd.DataFrame) -> pd.DataFrame:
         rerouted=("rerouted", "median"),
         driver_cpu_s=("driver_cpu_s", "median"), runs=("repeat", "size"),
         offered_rps=("offered_rps", "first"), load_avg=("load_avg", "median"),
-        worker_rate_rps=("worker_rate_rps", "first")).reset_index()
+        worker_rate_rps=("worker_rate_rps", "first"),
+        sim_rate_rps=("sim_rate_rps", "first")).reset_index()
     side = out.backend.map(lambda b: "sim" if b == "sim" else "live")  # serve peer: beside live
     first = out.groupby(side, sort=False).throughput_rps.first()
     out["vs_first"] = out.throughput_rps / side.map(first)

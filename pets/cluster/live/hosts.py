@@ -30,17 +30,21 @@ def host_catalog(tasks: Iterable[str], model: str = "bert-tiny", *, mix=PAPER_MI
 
 
 def service_rate(catalog: Catalog, trace: Trace, cfg: LiveConfig, *,
-                 requests: int = 256) -> float:
+                 requests: int = 256, workers: int = 1) -> float:
     """Requests/s one live worker serves of the first `requests` requests of `trace` queued
-    at once, inside its actor (no driver, no Ray calls in the way). Needs Ray initialised."""
-    state = spawn(catalog, LiveConfig(workers=1, queue=cfg.queue, threads=cfg.threads))[0]
+    at once, inside its actor (no driver, no Ray calls in the way), while `workers` such
+    actors do the same at once (on one host, actors that serve together slow each other
+    down); the median over the actors. Needs Ray initialised."""
+    states = spawn(catalog, LiveConfig(workers=workers, queue=cfg.queue, threads=cfg.threads))
     try:
-        ray.get([state.actor.add.remote(catalog.specs[t], catalog.params(t)) for t in catalog.tasks])
-        ray.get(state.actor.start.remote())
+        ray.get([s.actor.add.remote(catalog.specs[t], catalog.params(t))
+                 for s in states for t in catalog.tasks])
+        ray.get([s.actor.start.remote() for s in states])
         rng, model = np.random.default_rng(0), catalog.config
         items = [(rid, row.task, query_of(rid, row, model.vocab_size, rng).input_ids)
                  for rid, row in enumerate(trace.requests[:requests])]
-        ray.get(state.actor.service_rate.remote(items[: len(items) // 4]))  # warm-up
-        return ray.get(state.actor.service_rate.remote(items))
+        ray.get([s.actor.service_rate.remote(items[: len(items) // 4]) for s in states])  # warm-up
+        return float(np.median(ray.get([s.actor.service_rate.remote(items) for s in states])))
     finally:
-        ray.kill(state.actor, no_restart=True)
+        for s in states:
+            ray.kill(s.actor, no_restart=True)
