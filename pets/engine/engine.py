@@ -75,7 +75,8 @@ class PetsEngine:
         self._tasks: dict[str, LoadedTask] = {}
         self._stores: dict[tuple, DenseSlots | ListSlots] = {}  # slot group -> its store
         # sparse_kernels / lowrank_kernels: the compiled CPU kernels for Diff/Mask and for
-        # LoRA/adapters when they build (else torch's CSR products and batched GEMMs)
+        # LoRA/adapters and task-bias adds when they build (else torch's CSR products, batched
+        # GEMMs and broadcast adds)
         self._ctx = OpContext(sparse_cache_tasks=sparse_cache_tasks, sparse_kernels=sparse_kernels,
                               lowrank_kernels=lowrank_kernels)
         self._lock = RWLock()  # batches read concurrently; task changes write

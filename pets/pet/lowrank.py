@@ -20,11 +20,8 @@ _NONE = torch.empty(0)  # "no bias" / "scale 1" for the kernel
 
 def lowrank_kernel(ctx: OpContext, device: torch.device, dtype: torch.dtype):
     """The compiled kernels when this engine may use them for dense projections, else None."""
-    if device.type != "cpu" or not ctx.lowrank_kernels or dtype not in (
-            torch.float32, torch.bfloat16, torch.float16):
-        return None
-    from pets.pet.kernels import cpu_kernels
-    return cpu_kernels()
+    from pets.pet.kernels import kernels_for
+    return kernels_for(ctx.lowrank_kernels, device, dtype)
 
 
 @dataclass(frozen=True, eq=False)

@@ -151,9 +151,12 @@ class GroupRun:
         else:
             self.gather.scatter_add(y, torch.bmm(h, w))
 
-    def add_per_segment(self, y: Tensor, vectors: Tensor) -> None:
-        """Every row of segment j in y [T, d] += vectors[j]. vectors: [n, d]."""
-        if self.length is not None:
+    def add_per_segment(self, y: Tensor, vectors: Tensor, kernel=None) -> None:
+        """Every row of segment j in y [T, d] += vectors[j]. vectors: [n, d]. `kernel`: the
+        compiled CPU kernels (`pets.pet.bias.bias_kernel`), or None for torch's add."""
+        if kernel is not None:
+            kernel.segment_bias(y, vectors, self.segment_starts, self.segment_lens)
+        elif self.length is not None:
             y[self.start:self.stop].view(self.n, self.length, y.shape[-1]).add_(vectors[:, None])
         else:
             y[self.start:self.stop].add_(vectors.index_select(0, self.row_segment))
@@ -169,7 +172,8 @@ class OpContext:
     sparse_concat_nnz: int = 8192
     # CPU: the compiled segment kernel (`pets.pet.kernels`) when it builds; False: torch's CSR
     sparse_kernels: bool = True
-    # CPU: LoRA's and adapters' projections in the compiled kernel; False: torch's bmm
+    # CPU: LoRA's and adapters' projections and the task-bias adds (BitFit, Diff's biases) in
+    # the compiled kernels; False: torch's bmm and broadcast adds
     lowrank_kernels: bool = True
     caches: dict[str, Any] = field(default_factory=dict)
 

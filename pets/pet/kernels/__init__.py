@@ -2,8 +2,8 @@
 
 `segment_spmm` (segment_spmm.cpp) applies every segment's sparse term of a hook
 point in one call (Diff, Mask); `segment_gemm` (segment_gemm.cpp) every segment's
-dense projection (LoRA's and adapters' two), each reading and writing the engine's
-dtype directly; `simd.h` holds what they share, `module.cpp` the bindings. They are
+dense projection (LoRA's and adapters' two), `segment_bias` (segment_bias.cpp) every
+segment's bias add (BitFit), each reading and writing the engine's dtype directly; `simd.h` holds what they share, `module.cpp` the bindings. They are
 built with torch's C++ extension loader the first time an engine needs them (about
 a minute, then cached on disk under ~/.cache/torch_extensions); without a working
 compiler, or with PETS_NO_KERNELS=1, `cpu_kernels()` is None and the ops run on
@@ -20,7 +20,18 @@ from pathlib import Path
 from types import ModuleType
 
 
-SOURCES = ("module.cpp", "segment_spmm.cpp", "segment_gemm.cpp")
+SOURCES = ("module.cpp", "segment_spmm.cpp", "segment_gemm.cpp", "segment_bias.cpp")
+
+
+KERNEL_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def kernels_for(enabled: bool, device, dtype) -> ModuleType | None:
+    """The compiled kernels for an engine's dense PET ops on `device` in `dtype` when
+    `enabled` (its flag) and they apply there, else None (the ops use torch's)."""
+    if not enabled or device.type != "cpu" or str(dtype).removeprefix("torch.") not in KERNEL_DTYPES:
+        return None
+    return cpu_kernels()
 
 
 @functools.cache
