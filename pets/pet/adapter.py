@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pets.pet.lowrank import Projections, lowrank_kernel
+from pets.pet.lowrank import Projections
 from pets.pet.method import PetMethod, register
 from pets.pet.ops import GroupRun, HookKey, OpTable, add_op
 from pets.pet.params import ParamSpec
@@ -76,7 +76,7 @@ class Adapter(PetMethod):
                 for i, s in _sites(spec, backbone) for p in _PARTS}
 
     def ops(self, store: DenseSlots, run: GroupRun, backbone, ctx) -> OpTable:
-        kernel = lowrank_kernel(ctx, backbone.device, backbone.dtype)
+        kernel = ctx.dense_kernels_for(backbone.device, backbone.dtype)
         table: OpTable = {}
         for i, s in _sites_of(store):
             pre = f"{i}.{s}."

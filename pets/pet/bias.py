@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
 from torch import Tensor
 
-from pets.pet.ops import GroupRun, HookKey, OpContext
+from pets.pet.ops import GroupRun, HookKey
 from pets.pet.targets import LAYERNORM_PATHS, LINEAR_PATHS
 
 # The bias of a linear fires at its "linear" hook; a LayerNorm's at its "layernorm" hook.
@@ -38,14 +37,9 @@ def part_key(part: str) -> HookKey:
     return HookKey(kind, int(layer), name)
 
 
-def bias_kernel(ctx: OpContext, device: torch.device, dtype: torch.dtype):
-    """The compiled kernels when this engine may add task biases with them, else None."""
-    from pets.pet.kernels import kernels_for
-    return kernels_for(ctx.lowrank_kernels, device, dtype)
-
-
 def bias_op(run: GroupRun, shared: Tensor, task_biases: Callable[[], Tensor], kernel=None):
-    """y's rows of each segment += b_task - b_shared. task_biases() -> [n, out]."""
+    """y's rows of each segment += b_task - b_shared. task_biases() -> [n, out]; `kernel`:
+    `OpContext.dense_kernels_for`'s answer (None: torch's add)."""
     def apply(x: Tensor, y: Tensor) -> None:
         run.add_per_segment(y, task_biases() - shared, kernel)
     return apply

@@ -10,7 +10,7 @@ import weakref
 import torch
 from torch import Tensor
 
-from pets.pet.bias import bias_kernel, bias_loop, bias_name, part_key, shared_bias, slot_part
+from pets.pet.bias import bias_loop, bias_name, part_key, shared_bias, slot_part
 from pets.pet.method import PetMethod, register
 from pets.pet.ops import HookKey, OpTable, add_op, linear_keys
 from pets.pet.params import ParamSpec
@@ -53,7 +53,7 @@ class BitFit(PetMethod):
         """b_task - b_shared for every hook point of the batch's tasks in one subtraction
         ([n, D]); each hook point then adds its columns: one op per hook point."""
         delta = store.take_all(run.slots, run.slot_span) - _shared_flat(store, backbone, ctx)
-        kernel = bias_kernel(ctx, backbone.device, backbone.dtype)
+        kernel = ctx.dense_kernels_for(backbone.device, backbone.dtype)
         table: OpTable = {}
         for part, cols in store.offsets.items():
             add_op(table, part_key(part), per_segment_add(run, delta[:, cols], kernel))
@@ -81,7 +81,7 @@ def _shared_flat(store, backbone, ctx) -> Tensor:
 
 
 def per_segment_add(run, vectors: Tensor, kernel=None):
-    """y's rows of segment j += vectors[j]. vectors: [n, out]; `kernel` as `bias_kernel`."""
+    """y's rows of segment j += vectors[j]. vectors: [n, out]; `kernel` as in `bias_op`."""
     def apply(x: Tensor, y: Tensor) -> None:
         run.add_per_segment(y, vectors, kernel)
     return apply

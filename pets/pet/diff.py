@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from pets.errors import InvalidParamsError
-from pets.pet.bias import bias_kernel, bias_loop, bias_name, bias_op, shared_bias
+from pets.pet.bias import bias_loop, bias_name, bias_op, shared_bias
 from pets.pet.method import PetMethod, register
 from pets.pet.ops import GroupRun, HookKey, OpTable, add_op, linear_keys
 from pets.pet.params import ParamSpec, check_sparse_indices, random_sparse_indices
@@ -110,7 +110,7 @@ class Diff(PetMethod):
         table = group_sparse_ops(run, ctx, backbone, states, 1.0,
                                  pattern_of=lambda s, key: s.deltas[key].pattern,
                                  values_of=lambda s, key: s.deltas[key].values)
-        kernel = bias_kernel(ctx, backbone.device, backbone.dtype)
+        kernel = ctx.dense_kernels_for(backbone.device, backbone.dtype)
         for key in states[run.slot_list[0]].biases:
             add_op(table, key, bias_op(run, shared_bias(backbone, key), lambda key=key: torch.stack(
                 [states[s].biases[key] for s in run.slot_list]), kernel))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pets.pet.lowrank import Projections, lowrank_kernel
+from pets.pet.lowrank import Projections
 from pets.pet.method import PetMethod, register
 from pets.pet.ops import GroupRun, HookKey, OpTable, add_op
 from pets.pet.params import ParamSpec
@@ -78,7 +78,7 @@ class Lora(PetMethod):
 
     def ops(self, store: DenseSlots, run: GroupRun, backbone, ctx) -> OpTable:
         scale = store.take("scale", run.slots, run.slot_span)  # [n]
-        kernel = lowrank_kernel(ctx, backbone.device, backbone.dtype)
+        kernel = ctx.dense_kernels_for(backbone.device, backbone.dtype)
         # once per batch for all hook points: the kernel's per-segment scales, or bmm's
         scale = scale.float() if kernel else scale[:, None, None]
         table: OpTable = {}

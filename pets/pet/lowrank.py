@@ -13,15 +13,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from pets.pet.ops import GroupRun, OpContext
+from pets.pet.ops import GroupRun
 
 _NONE = torch.empty(0)  # "no bias" / "scale 1" for the kernel
-
-
-def lowrank_kernel(ctx: OpContext, device: torch.device, dtype: torch.dtype):
-    """The compiled kernels when this engine may use them for dense projections, else None."""
-    from pets.pet.kernels import kernels_for
-    return kernels_for(ctx.lowrank_kernels, device, dtype)
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,4 +46,3 @@ class Projections:
         run = self.run
         self.kernel.segment_gemm(h, y, self.w2, self.b2, run.slots, run.segment_offsets,
                                  run.segment_starts, run.segment_lens, _NONE, True)
-

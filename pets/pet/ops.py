@@ -153,7 +153,7 @@ class GroupRun:
 
     def add_per_segment(self, y: Tensor, vectors: Tensor, kernel=None) -> None:
         """Every row of segment j in y [T, d] += vectors[j]. vectors: [n, d]. `kernel`: the
-        compiled CPU kernels (`pets.pet.bias.bias_kernel`), or None for torch's add."""
+        compiled CPU kernels (`OpContext.dense_kernels_for`), or None for torch's add."""
         if kernel is not None:
             kernel.segment_bias(y, vectors, self.segment_starts, self.segment_lens)
         elif self.length is not None:
@@ -176,6 +176,18 @@ class OpContext:
     # the compiled kernels; False: torch's bmm and broadcast adds
     lowrank_kernels: bool = True
     caches: dict[str, Any] = field(default_factory=dict)
+
+    def sparse_kernels_for(self, device: torch.device, dtype: torch.dtype):
+        """The compiled CPU kernels for Diff/Mask terms when this engine may use them on
+        `device` in `dtype`, else None (torch's CSR products)."""
+        from pets.pet.kernels import kernels_for
+        return kernels_for(self.sparse_kernels, device, dtype)
+
+    def dense_kernels_for(self, device: torch.device, dtype: torch.dtype):
+        """The compiled CPU kernels for dense PET ops (LoRA's and adapters' projections,
+        task-bias adds) when this engine may use them on `device` in `dtype`, else None."""
+        from pets.pet.kernels import kernels_for
+        return kernels_for(self.lowrank_kernels, device, dtype)
 
     def cache(self, name: str, factory: Callable[[], Any]) -> Any:
         if name not in self.caches:

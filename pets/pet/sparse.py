@@ -229,14 +229,6 @@ def block_diagonal(parts: list[CsrParts]) -> Tensor:
                                    size=(n * out_f, n * in_f), check_invariants=False)
 
 
-def cpu_kernel(ctx: OpContext, device: torch.device):
-    """The compiled segment kernel when this engine may use it on `device`, else None."""
-    if device.type != "cpu" or not ctx.sparse_kernels:
-        return None
-    from pets.pet.kernels import cpu_kernels
-    return cpu_kernels()
-
-
 @dataclass(frozen=True)
 class KernelOperands:
     """One task's sparse terms at every hook point, as the CPU kernel takes them.
@@ -359,7 +351,7 @@ def group_sparse_ops(run: GroupRun, ctx: OpContext, backbone, states: dict, sign
     lru = sparse_lru(ctx)
     for state in states.values():
         lru.touch(state)
-    kernel = cpu_kernel(ctx, backbone.device)
+    kernel = ctx.sparse_kernels_for(backbone.device, backbone.dtype)
     first = states[run.slot_list[0]]
     keys = tuple(first.sparse_keys())
     if kernel:

@@ -5,9 +5,10 @@ never wait for a batch themselves. The thread waits until a batch is due
 (`pets.serving.dispatch.due_at`: `max_batch` queries wait or the oldest waited
 `max_wait_ms`), takes it with `dispatch.take_batch` (the same batching policy and cost model
 as a replay; planned on a snapshot of the queue's head outside the lock, so submits never
-wait for the planner), runs it on the system (`pets.serving.systems`) and resolves the futures with
-`Output`s or errors. Task changes go through the scheduler so that the engine, the cost
-model and the queue agree: a removed task's queued queries end with `TaskRemovedError`.
+wait for the planner), runs it on the system (`pets.serving.systems`) and resolves the
+futures with `Output`s or errors. Task changes go through the scheduler so that the engine,
+the cost model and the queue agree: a removed task's queued queries end with
+`TaskRemovedError`.
 """
 from __future__ import annotations
 
@@ -55,8 +56,8 @@ class Scheduler:
         self.metrics = metrics or ServerMetrics()
         self.system: System = make_system(config.system, engine)
         self._plan = get_policy(config.policy)
-        self._cond = threading.Condition()  # guards the queue; held briefly, never over a batch
-        # or a plan
+        # guards the queue; held briefly, never over a plan or a batch
+        self._cond = threading.Condition()
         self._changes = threading.Lock()  # one task change at a time
         self._queue: list[Query] = []
         self._futures: dict[int, Future] = {}

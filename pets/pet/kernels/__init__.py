@@ -3,11 +3,12 @@
 `segment_spmm` (segment_spmm.cpp) applies every segment's sparse term of a hook
 point in one call (Diff, Mask); `segment_gemm` (segment_gemm.cpp) every segment's
 dense projection (LoRA's and adapters' two), `segment_bias` (segment_bias.cpp) every
-segment's bias add (BitFit), each reading and writing the engine's dtype directly; `simd.h` holds what they share, `module.cpp` the bindings. They are
-built with torch's C++ extension loader the first time an engine needs them (about
-a minute, then cached on disk under ~/.cache/torch_extensions); without a working
+segment's task-bias add (BitFit, Diff's biases), each reading and writing the engine's
+dtype directly; `simd.h` holds what they share, `module.cpp` the bindings. They are
+built with torch's C++ extension loader the first time an engine needs them (about a
+minute, then cached on disk under ~/.cache/torch_extensions); without a working
 compiler, or with PETS_NO_KERNELS=1, `cpu_kernels()` is None and the ops run on
-torch's own kernels instead (CSR sparse products, batched GEMMs).
+torch's own kernels instead (CSR sparse products, batched GEMMs, broadcast adds).
 """
 from __future__ import annotations
 
@@ -19,17 +20,19 @@ import zlib
 from pathlib import Path
 from types import ModuleType
 
+import torch
+
 
 SOURCES = ("module.cpp", "segment_spmm.cpp", "segment_gemm.cpp", "segment_bias.cpp")
 
 
-KERNEL_DTYPES = ("float32", "bfloat16", "float16")
+KERNEL_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
-def kernels_for(enabled: bool, device, dtype) -> ModuleType | None:
-    """The compiled kernels for an engine's dense PET ops on `device` in `dtype` when
-    `enabled` (its flag) and they apply there, else None (the ops use torch's)."""
-    if not enabled or device.type != "cpu" or str(dtype).removeprefix("torch.") not in KERNEL_DTYPES:
+def kernels_for(enabled: bool, device: torch.device, dtype: torch.dtype) -> ModuleType | None:
+    """The compiled kernels for PET ops on `device` in `dtype` when `enabled` (an engine's
+    flag) and they apply there, else None (the ops use torch's own)."""
+    if not enabled or device.type != "cpu" or dtype not in KERNEL_DTYPES:
         return None
     return cpu_kernels()
 
