@@ -29,12 +29,12 @@ def host_catalog(tasks: Iterable[str], model: str = "bert-tiny", *, mix=PAPER_MI
     return Catalog.from_engine(engine)
 
 
-def service_rate(catalog: Catalog, trace: Trace, cfg: LiveConfig, *,
-                 requests: int = 256, workers: int = 1) -> float:
-    """Requests/s one live worker serves of the first `requests` requests of `trace` queued
-    at once, inside its actor (no driver, no Ray calls in the way), while `workers` such
-    actors do the same at once (on one host, actors that serve together slow each other
-    down); the median over the actors. Needs Ray initialised."""
+def service_rates(catalog: Catalog, trace: Trace, cfg: LiveConfig, *,
+                  requests: int = 256, workers: int = 1) -> list[float]:
+    """Requests/s each of `workers` live actors serves of the first `requests` requests of
+    `trace` queued at once, inside its actor (no driver, no Ray calls in the way), all of
+    them at once (on one host, actors that serve together slow each other down). Needs Ray
+    initialised."""
     states = spawn(catalog, LiveConfig(workers=workers, queue=cfg.queue, threads=cfg.threads))
     try:
         ray.get([s.actor.add.remote(catalog.specs[t], catalog.params(t))
@@ -44,7 +44,13 @@ def service_rate(catalog: Catalog, trace: Trace, cfg: LiveConfig, *,
         items = [(rid, row.task, query_of(rid, row, model.vocab_size, rng).input_ids)
                  for rid, row in enumerate(trace.requests[:requests])]
         ray.get([s.actor.service_rate.remote(items[: len(items) // 4]) for s in states])  # warm-up
-        return float(np.median(ray.get([s.actor.service_rate.remote(items) for s in states])))
+        return ray.get([s.actor.service_rate.remote(items) for s in states])
     finally:
         for s in states:
             ray.kill(s.actor, no_restart=True)
+
+
+def service_rate(catalog: Catalog, trace: Trace, cfg: LiveConfig, *,
+                 requests: int = 256, workers: int = 1) -> float:
+    """The median of `service_rates`: one actor's rate while `workers` serve at once."""
+    return float(np.median(service_rates(catalog, trace, cfg, requests=requests, workers=workers)))
