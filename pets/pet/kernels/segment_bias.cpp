@@ -3,9 +3,10 @@
 //     y[start_s + r] += v[s]     for every segment s and r < len_s
 //
 // in one call per hook point for all of a group's segments, reading and writing y in the
-// engine's dtype and adding in fp32. torch's broadcast add does the same in ~27 us per hook
-// point (13 tasks x 16 tokens, bf16, 2 cores) as one strided elementwise op; here each row is
-// a plain 16-lane loop and the rows are split over the threads.
+// engine's dtype and adding in fp32 (bit for bit torch's result). Each row is a plain 16-lane
+// loop and the rows are split over the threads. Against torch's broadcast add, interleaved
+// (13 segments x 16 rows, 2 Zen 5 cores, medians of 9 rounds): bf16 6.4 vs 18.0 us at 768
+// wide, 20.6 vs 58.1 us at 3072; fp32 5.3 vs 9.9 and 20.3 vs 29.9 us.
 #include "simd.h"
 
 #include <ATen/Parallel.h>
