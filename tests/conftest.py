@@ -3,12 +3,33 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 import pytest
 import torch
 
 import pets
 
+
+_EXIT_STATUS = pytest.StashKey[int]()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """End the test process with pytest's exit status once every report is written, without
+    the interpreter's own teardown: Ray's native core worker and the threads it leaves behind
+    can crash that teardown (a segmentation fault after every test had passed). Set
+    PETS_TEST_TEARDOWN=1 to run the teardown anyway."""
+    if os.environ.get("PETS_TEST_TEARDOWN") == "1" or _EXIT_STATUS not in config.stash:
+        return
+    config.get_terminal_writer().flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(config.stash[_EXIT_STATUS])
 
 
 @pytest.fixture(scope="package", autouse=True)

@@ -2,6 +2,9 @@
 by Serve's LRU without failing a request."""
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import torch
 
@@ -14,6 +17,7 @@ from pets.errors import InvalidSpecError  # noqa: E402
 from pets.serving import TraceSpec, generate_trace  # noqa: E402
 
 TRACE = generate_trace(TraceSpec(requests=240, rate=600, tasks=6, alpha=1.0, seed=2, max_len=48))
+AGAIN = generate_trace(TraceSpec(requests=24, rate=600, tasks=6, alpha=1.0, seed=2, max_len=48))
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +36,20 @@ def test_multiplexed_replicas_answer_everything_under_eviction(catalog):
     assert (s["completed"], s["rejected"], s["failed"]) == (240, 0, 0), rep.frame().reason.unique()
     assert s["backend"] == "ray-serve" and rep.frame().worker.nunique() == 2
     assert (rep.frame().latency > 0).all()
+    assert not router_loop_alive()  # left running, it can crash the process at exit
+    again = replay_serve(AGAIN, catalog, ServePeerConfig(replicas=1))  # a fresh loop serves
+    assert again.summary()["completed"] == len(AGAIN.requests)
+    assert not router_loop_alive()
+
+
+def router_loop_alive(wait_s: float = 10.0) -> bool:
+    """Whether Serve's handle-routing thread still runs after `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while any("router_event_loop" in t.name for t in threading.enumerate()):
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 @pytest.mark.parametrize("kw", [dict(replicas=0), dict(max_loaded=0)])

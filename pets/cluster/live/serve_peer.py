@@ -140,7 +140,7 @@ def _deployment(cfg: ServePeerConfig, max_loaded: int):
 
 def replay_serve(trace: Trace, catalog: Catalog, cfg: ServePeerConfig = ServePeerConfig()) -> LiveReport:
     """Replay `trace` open-loop against a multiplexed Serve deployment of `cfg.replicas`
-    replicas (Ray must be running); the deployment is deleted afterwards."""
+    replicas (Ray must be running); Serve is shut down afterwards (Ray keeps running)."""
     host = catalog.host
     if host is None:
         raise InvalidSpecError("the Serve peer needs a catalog with parameters "
@@ -155,6 +155,35 @@ def replay_serve(trace: Trace, catalog: Catalog, cfg: ServePeerConfig = ServePee
         return asyncio.run(_drive(handle, trace, catalog, cfg))
     finally:
         serve.delete(APP)
+        serve.shutdown()  # shuts its cached handles down: only then can their loop stop
+        stop_handle_router()
+
+
+def stop_handle_router(timeout_s: float = 5.0) -> None:
+    """Stop the event loop on which Ray Serve routes this process's handle calls.
+
+    Serve starts that loop in a daemon thread the first time a handle is called from outside
+    an actor and never stops it: it outlives `serve.delete`, `serve.shutdown` and
+    `ray.shutdown`, and a process that exits with it still polling Ray can die of a
+    segmentation fault after its work is done. Call it after `serve.shutdown()` (the
+    handles' own shutdown runs on that loop); a later handle call starts a fresh loop. The loop is a private detail of Serve's router; if it is not where this looks, nothing
+    is done."""
+    try:
+        from ray.serve._private.router import SingletonThreadRouter as router
+        lock = router._asyncio_loop_creation_lock
+    except (ImportError, AttributeError):
+        return
+    with lock:
+        loop, router._asyncio_loop = getattr(router, "_asyncio_loop", None), None
+        monitor, router._event_loop_monitor = getattr(router, "_event_loop_monitor", None), None
+    if loop is None or loop.is_closed():
+        return
+    if monitor is not None:
+        loop.call_soon_threadsafe(monitor.stop)
+    loop.call_soon_threadsafe(loop.stop)
+    deadline = time.monotonic() + timeout_s
+    while loop.is_running() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 async def _drive(handle, trace: Trace, catalog: Catalog, cfg: ServePeerConfig) -> LiveReport:
