@@ -108,7 +108,7 @@ SCALES = {
     "quick": ClusterLiveConfig(),
     "tiny": ClusterLiveConfig(model="bert-tiny", requests=3000),
     "skew": ClusterLiveConfig(part="skew", workers=(2,), balancers=("static", "migrate"), tasks=64,
-                              alpha=1.2, requests=1200, load=1.5, peers=("serve",)),
+                              alpha=1.2, requests=2400, load=1.5, peers=("serve",)),
     "fault": ClusterLiveConfig(part="fault", workers=(2,), balancers=("static",), load=1.0,
                                requests=600),
 }
