@@ -166,8 +166,9 @@ def stop_handle_router(timeout_s: float = 5.0) -> None:
     an actor and never stops it: it outlives `serve.delete`, `serve.shutdown` and
     `ray.shutdown`, and a process that exits with it still polling Ray can die of a
     segmentation fault after its work is done. Call it after `serve.shutdown()` (the
-    handles' own shutdown runs on that loop); a later handle call starts a fresh loop. The loop is a private detail of Serve's router; if it is not where this looks, nothing
-    is done."""
+    handles' own shutdown runs on that loop); a later handle call starts a fresh loop. The
+    loop is a private detail of Serve's router; if it is not where this looks, nothing is
+    done."""
     try:
         from ray.serve._private.router import SingletonThreadRouter as router
         lock = router._asyncio_loop_creation_lock

@@ -67,10 +67,6 @@ void segment_bias(at::Tensor y, const at::Tensor& v, const at::Tensor& starts,
   const int64_t* ln = lens.data_ptr<int64_t>();
   for (int64_t s = 0; s < n; ++s)
     TORCH_CHECK(st[s] >= 0 && ln[s] >= 0 && st[s] + ln[s] <= y.size(0), "segment rows out of range");
-  switch (y.scalar_type()) {
-    case at::kFloat: run<float>(y, v, st, ln, n); break;
-    case at::kBFloat16: run<at::BFloat16>(y, v, st, ln, n); break;
-    case at::kHalf: run<at::Half>(y, v, st, ln, n); break;
-    default: TORCH_CHECK(false, "segment_bias takes float32, bfloat16 or float16");
-  }
+  by_io_dtype(y.scalar_type(), "segment_bias",
+              [&](auto zero) { run<decltype(zero)>(y, v, st, ln, n); });
 }

@@ -282,10 +282,5 @@ void segment_spmm(const at::Tensor& x, at::Tensor y, const at::Tensor& ptrs,
     if (col32) run<int32_t, io_t>(x, y, segs, sg);
     else run<int16_t, io_t>(x, y, segs, sg);
   };
-  switch (x.scalar_type()) {
-    case at::kFloat: go(float{}); break;
-    case at::kBFloat16: go(at::BFloat16{}); break;
-    case at::kHalf: go(at::Half{}); break;
-    default: TORCH_CHECK(false, "segment_spmm takes float32, bfloat16 or float16");
-  }
+  by_io_dtype(x.scalar_type(), "segment_spmm", go);
 }

@@ -36,6 +36,18 @@ inline int64_t chunks_per_tile(int64_t ranges, int64_t n_tiles) {
       1, (2 * at::get_num_threads() + n_tiles - 1) / n_tiles));
 }
 
+// f(io_t{}) for the engine's dtype io_t (float32, bfloat16 or float16); other dtypes are
+// refused with a message naming the kernel
+template <typename F>
+void by_io_dtype(at::ScalarType t, const char* kernel, F&& f) {
+  switch (t) {
+    case at::kFloat: f(float{}); break;
+    case at::kBFloat16: f(at::BFloat16{}); break;
+    case at::kHalf: f(at::Half{}); break;
+    default: TORCH_CHECK(false, kernel, " takes float32, bfloat16 or float16");
+  }
+}
+
 struct AlignedFloats {
   float* data = nullptr;
   explicit AlignedFloats(size_t n) {
