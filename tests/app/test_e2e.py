@@ -140,13 +140,20 @@ def _open(page, title: str, heading: str | None = None) -> None:
     _settle(page)
 
 
+def _progress_text(page) -> str:
+    """What the page's progress bar says (the replay's phase and clock), or '' without one."""
+    bar = page.get_by_test_id("stProgress")
+    return bar.first.inner_text(timeout=5_000).strip() if bar.count() else ""
+
+
 def test_dashboard_in_a_browser(server, page, tmp_path):
     url, log = server
     try:
         _drive(url, page)
     except Exception:
         page.screenshot(path=str(tmp_path / "failure.png"))
-        print(f"failure screenshot: {tmp_path / 'failure.png'}\nserver log:\n{log.read_text()[-4000:]}")
+        print(f"failure screenshot: {tmp_path / 'failure.png'}\nprogress: {_progress_text(page)!r}\n"
+              f"server log:\n{log.read_text()[-4000:]}")
         raise
 
 
@@ -183,7 +190,10 @@ def _drive(server: str, page) -> None:
     _pick(page, "Playback speed", "2x")
     _settle(page)
     page.get_by_role("button", name="Run", exact=True).click()
-    page.wait_for_selector(CHART, timeout=60_000)
+    # The real executor first builds and warms every system in a fresh process: on a busy 2-core
+    # box that alone can take a minute before the first chart.
+    page.wait_for_selector(CHART, timeout=240_000)
+    print(f"{time.monotonic() - T0:6.1f} s  replay charts live: {_progress_text(page)}")
     assert page.get_by_test_id("stProgress").count() == 1
     assert page.get_by_text("Summary", exact=True).count() == 0  # still running, charts live
     page.get_by_text("Summary", exact=True).wait_for(timeout=120_000)
