@@ -17,6 +17,7 @@ from pets.batching.policies.coordinated import alpha_groups, minibatches
 from pets.batching.policies.dp import exhaustive_segments, segment_dp
 from pets.batching.policies.ours import window_costs
 from pets.pet.mixes import round_robin_specs
+from pets.serving.dispatch import take_batch
 
 SPECS = round_robin_specs(10)
 COST = CostModel.analytic(pets.PRESETS["distilbert"]).with_tasks({s.name: s for s in SPECS})
@@ -56,6 +57,17 @@ def test_policies_are_deterministic(policy):
 @pytest.mark.parametrize("policy", sorted(POLICIES))
 def test_empty_input_gives_no_batches(policy):
     assert plan(policy, [], COST) == []
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_a_lone_query_has_one_plan_so_servers_skip_the_planner(policy):
+    q = make_queries(1, seed=0)
+    assert [[x.id for x in b.queries] for b in plan(policy, q, COST, max_batch=8)] == [[q[0].id]]
+
+    def planner(*_, **__):
+        raise AssertionError("a lone query was planned")
+    batch, rest, _ = take_batch(q, planner, COST, max_batch=8, window=4, padding="none")
+    assert [x.id for x in batch.queries] == [q[0].id] and rest == []
 
 
 @pytest.mark.parametrize("padding", ["macro", "mini", "none"])

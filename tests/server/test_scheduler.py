@@ -32,7 +32,7 @@ class HeldPlanner:
 
 @pytest.fixture()
 def held():
-    sched = Scheduler(small_engine(), ServerConfig(max_wait_ms=1.0, warm_up=False))
+    sched = Scheduler(small_engine(), ServerConfig(max_wait_ms=50.0, warm_up=False))
     planner = HeldPlanner(sched._plan)
     sched._plan = planner
     sched.start()
@@ -50,7 +50,7 @@ def _in_thread(fn) -> tuple[threading.Thread, list]:
 
 def test_submit_does_not_wait_for_the_planner(held):
     sched, planner = held
-    first = sched.submit("lora", [IDS])
+    first = sched.submit("lora", [IDS, IDS])  # two: a lone request runs unplanned
     assert planner.planning.wait(30)
     t, out = _in_thread(lambda: sched.submit("adapter", [IDS, IDS]))
     t.join(10)
@@ -58,7 +58,7 @@ def test_submit_does_not_wait_for_the_planner(held):
     assert sched.queue_length() >= 2
     planner.release.set()
     results = [f.result(30) for f in first + out[0]]
-    assert [r.task for r in results] == ["lora", "adapter", "adapter"]
+    assert [r.task for r in results] == ["lora", "lora", "adapter", "adapter"]
 
 
 def test_a_task_removed_while_planning_never_runs(held):
