@@ -25,8 +25,12 @@ class ServerConfig:
     queue_limit: int = 1024
     window: int = 4
     warm_up: bool = True  # run every task's operators once before /health says ok
+    threads: int = 0  # torch threads of the scheduler's thread, which runs every batch (0: as is)
 
     def __post_init__(self) -> None:
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
+            raise InvalidSpecError(f"threads {self.threads!r}: give the torch threads batches run "
+                                   "with (>= 1), or 0 to keep the process's setting")
         if self.system not in SERVER_SYSTEMS:
             raise InvalidSpecError(
                 f"unknown server system {self.system!r}; choose one of {list(SERVER_SYSTEMS)}")

@@ -9,6 +9,14 @@ wait for the planner), runs it on the system (`pets.serving.systems`) and resolv
 futures with `Output`s or errors. Task changes go through the scheduler so that the engine,
 the cost model and the queue agree: a removed task's queued queries end with
 `TaskRemovedError`.
+
+Only the scheduler's thread computes in parallel. GNU OpenMP (torch's intra-op pool) spins
+between parallel regions only while the process holds no more OpenMP threads than cores; every
+thread that ever ran a parallel op keeps a pool of its own, so a second one (the thread that
+built the engine, a request handler's worker) makes every later region sleep and wake its
+workers instead: the same batches ran 1.35-1.4x slower on 2 cores. So the thread warms up
+and runs every batch with `config.threads` torch threads, task changes in handlers' threads
+compute on one (`single_threaded`), and `pets serve` builds its engine on one.
 """
 from __future__ import annotations
 
@@ -17,8 +25,11 @@ import math
 import threading
 import time
 from concurrent.futures import Future, InvalidStateError
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
+
+import torch
 
 import pets
 from pets.batching.batch import Batch
@@ -71,15 +82,35 @@ class Scheduler:
 
     # ---- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
-        """Build what the system needs, warm every task up, start the thread."""
-        self.system.prepare()
-        with self._changes:
-            self._tasks_changed()
-        if self.config.warm_up:
-            self.system.warm_up(list(self._served), max_batch=self.config.max_batch)
-        self._thread = threading.Thread(target=self._loop, name="pets-scheduler", daemon=True)
+        """Start the thread and wait while it builds what the system needs and warms every
+        task up; re-raises what that raised."""
+        failed: list[BaseException] = []
+        started = threading.Event()
+        self._thread = threading.Thread(target=self._main, args=(started, failed),
+                                        name="pets-scheduler", daemon=True)
         self._thread.start()
+        started.wait()
+        if failed:
+            self._thread.join()
+            self._thread = None
+            raise failed[0]
         self.ready.set()
+
+    def _main(self, started: threading.Event, failed: list[BaseException]) -> None:
+        try:
+            if self.config.threads:
+                torch.set_num_threads(self.config.threads)
+            self.system.prepare()
+            with self._changes:
+                self._tasks_changed()
+            if self.config.warm_up:
+                self.system.warm_up(list(self._served), max_batch=self.config.max_batch)
+        except BaseException as e:  # noqa: BLE001 - handed to start()'s caller
+            failed.append(e)
+            return
+        finally:
+            started.set()
+        self._loop()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         with self._cond:
@@ -126,7 +157,7 @@ class Scheduler:
 
     def add_task(self, add: Callable[[pets.PetsEngine], TaskSpec]) -> TaskSpec:
         """Run `add(engine)` (which loads one task), then let requests name the new task."""
-        with self._changes:
+        with self._changes, self.single_threaded():
             spec = add(self.engine)
             self._tasks_changed()
         return spec
@@ -134,7 +165,7 @@ class Scheduler:
     def remove_task(self, name: str) -> int:
         """Unload `name`; its queued queries end with TaskRemovedError. Returns how many.
         Raises UnknownTaskError when it is not loaded."""
-        with self._changes:
+        with self._changes, self.single_threaded():
             self.engine.task(name)  # UnknownTaskError first, with the loaded names
             with self._cond:
                 self._served = {n: s for n, s in self._served.items() if n != name}
@@ -255,6 +286,16 @@ class Scheduler:
             return None, None
 
     # ---- helpers ------------------------------------------------------------------------------
+    @contextmanager
+    def single_threaded(self) -> Iterator[None]:
+        """Torch computes on one thread here unless this is the scheduler's thread (or it has
+        none yet): a handler's thread then never starts an OpenMP pool beside the scheduler's."""
+        if self._thread is None or threading.current_thread() is self._thread:
+            yield
+            return
+        torch.set_num_threads(1)  # this thread's pool size (and the default of new threads)
+        yield
+
     def _tasks_changed(self) -> None:
         """Refresh the system (cost model, seqs' copies), then the names requests may use: a new
         task is admitted only once the cost model the planner reads knows it. Outside the

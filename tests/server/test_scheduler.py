@@ -73,3 +73,44 @@ def test_a_task_removed_while_planning_never_runs(held):
         with pytest.raises(TaskRemovedError, match="removed"):
             f.result(30)
     assert sched.queue_length() == 0
+
+
+def test_batches_run_on_the_schedulers_thread_with_its_torch_threads():
+    """config.threads sets the torch threads of the one thread that warms up and runs
+    batches (pets serve builds its engine on one thread, so only that thread keeps an
+    OpenMP pool)."""
+    import torch
+
+    sched = Scheduler(small_engine(), ServerConfig(max_wait_ms=1.0, threads=1))
+    seen = []
+    run = sched.system.run
+    sched.system.run = lambda batch: seen.append((threading.current_thread().name,
+                                                  torch.get_num_threads())) or run(batch)
+    sched.start()
+    try:
+        assert sched.submit("lora", [IDS])[0].result(30).task == "lora"
+    finally:
+        sched.stop()
+        torch.set_num_threads(torch.get_num_threads())  # new threads' default: this thread's
+    assert seen and set(seen) == {("pets-scheduler", 1)}  # warm-up batches included
+
+
+def test_a_failed_start_raises_and_leaves_the_scheduler_stopped():
+    sched = Scheduler(small_engine(), ServerConfig(max_wait_ms=1.0))
+
+    def broken() -> None:
+        raise RuntimeError("no memory for the copies")
+    sched.system.prepare = broken
+    with pytest.raises(RuntimeError, match="no memory"):
+        sched.start()
+    assert not sched.ready.is_set()
+    with pytest.raises(Exception, match="not running"):
+        sched.submit("lora", [IDS])
+
+
+@pytest.mark.parametrize("threads", [-1, 1.5, True])
+def test_server_threads_must_be_a_count(threads):
+    from pets.errors import InvalidSpecError
+
+    with pytest.raises(InvalidSpecError, match="threads"):
+        ServerConfig(threads=threads)
