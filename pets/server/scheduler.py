@@ -288,13 +288,18 @@ class Scheduler:
     # ---- helpers ------------------------------------------------------------------------------
     @contextmanager
     def single_threaded(self) -> Iterator[None]:
-        """Torch computes on one thread here unless this is the scheduler's thread (or it has
-        none yet): a handler's thread then never starts an OpenMP pool beside the scheduler's."""
+        """Torch computes on one thread in this block unless this is the scheduler's thread
+        (or it has none yet): a handler's thread then never starts an OpenMP pool beside the
+        scheduler's. The thread's setting is restored after."""
         if self._thread is None or threading.current_thread() is self._thread:
             yield
             return
-        torch.set_num_threads(1)  # this thread's pool size (and the default of new threads)
-        yield
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
 
     def _tasks_changed(self) -> None:
         """Refresh the system (cost model, seqs' copies), then the names requests may use: a new

@@ -114,3 +114,14 @@ def test_server_threads_must_be_a_count(threads):
 
     with pytest.raises(InvalidSpecError, match="threads"):
         ServerConfig(threads=threads)
+
+
+def test_task_changes_in_other_threads_compute_on_one_and_restore_it(held):
+    import torch
+
+    sched, planner = held
+    planner.release.set()
+    before = torch.get_num_threads()
+    seen = []
+    sched.add_task(lambda eng: seen.append(torch.get_num_threads()) or eng.task("lora"))
+    assert seen == [1] and torch.get_num_threads() == before
