@@ -196,14 +196,14 @@ def _drive(server: str, page) -> None:
     print(f"{time.monotonic() - T0:6.1f} s  replay charts live: {_progress_text(page)}")
     assert page.get_by_test_id("stProgress").count() == 1
     assert page.get_by_text("Summary", exact=True).count() == 0  # still running, charts live
-    page.get_by_text("Summary", exact=True).wait_for(timeout=120_000)
+    page.get_by_text("Summary", exact=True).wait_for(timeout=300_000)
     _settle(page)
     assert page.locator("[data-testid='stPlotlyChart']").count() >= 4
     _shot(page, "replay")
 
     # Load sweep (same page, distilbert, sim, in a measuring process): capacity at the SLO.
     page.get_by_role("button", name="Sweep", exact=True).click()
-    page.get_by_text("pets / seqs capacity at the SLO").wait_for(timeout=180_000)
+    page.get_by_text("pets / seqs capacity at the SLO").wait_for(timeout=300_000)
     _settle(page)
     assert page.locator("[data-testid='stPlotlyChart']").count() >= 5
 
