@@ -23,7 +23,7 @@ def serve(args: argparse.Namespace) -> int:
                        max_wait_ms=args.max_wait_ms, queue_limit=args.queue_limit,
                        threads=threads)
     # The engine is built on one thread: this thread then keeps no OpenMP pool beside the
-    # scheduler's, whose batches would otherwise run 1.35-1.4x slower (pets.server.scheduler).
+    # scheduler's, whose batches would otherwise run 1.3-1.4x slower (pets.server.scheduler).
     torch.set_num_threads(1)
     engine = build_engine(args)
     make_scheduler = BACKENDS[args.backend](args)

@@ -5,11 +5,12 @@ were answered (asyncio + aiohttp on uvloop, up to `max_connections` in flight). 
 shares the machine with the server it measures, so it is the lean one: aiohttp spends 0.35-0.44 ms
 of CPU per request where httpx spent 2.1-2.4 ms (POST /v1/classify, 4 in flight, 2 Zen 4 cores).
 A request row's body is its token ids, its text, or seeded random ids of its length
-(`pets.serving.dispatch.query_of`, as in a replay; made before the clock starts). Lifecycle rows become POST/DELETE /v1/tasks at their
-time. The result is a `pets.serving.metrics.Report`: per-request records (arrival = scheduled
-send time, start = actual send time, finish = answer time, all from the run's start) and the
-replay's summary. Every request ends completed (200), rejected (4xx, 429 included) or failed
-(5xx, timeouts, connection errors), so completed + rejected + failed == sent.
+(`pets.serving.dispatch.query_of`, as in a replay; made before the clock starts). Lifecycle rows
+become POST/DELETE /v1/tasks at their time. The result is a `pets.serving.metrics.Report`:
+per-request records (arrival = scheduled send time, start = actual send time, finish = answer
+time, all from the run's start) and the replay's summary. Every request ends completed (200),
+rejected (4xx, 429 included) or failed (5xx, timeouts, connection errors), so completed +
+rejected + failed == sent.
 """
 from __future__ import annotations
 
@@ -223,7 +224,7 @@ async def _lifecycle(client: Client, row: TraceRow, at: float, log: list[str]) -
                            f"only, not the folder {folder})")
                 return
             resp = await client.call("POST", "/v1/tasks", body=spec.renamed(row.task).to_dict(),
-                               timeout_s=SETUP_TIMEOUT_S)
+                                     timeout_s=SETUP_TIMEOUT_S)
         ok = resp.status in (200, 201)
         log.append(f"{at:.3f}s {row.event} {row.task}: "
                    + ("ok" if ok else "failed (" + _outcome(resp)[1] + ")"))

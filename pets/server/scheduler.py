@@ -14,7 +14,7 @@ Only the scheduler's thread computes in parallel. GNU OpenMP (torch's intra-op p
 between parallel regions only while the process holds no more OpenMP threads than cores; every
 thread that ever ran a parallel op keeps a pool of its own, so a second one (the thread that
 built the engine, a request handler's worker) makes every later region sleep and wake its
-workers instead: the same batches ran 1.35-1.4x slower on 2 cores. So the thread warms up
+workers instead: the same batches ran 1.3-1.4x slower on 2 cores. So the thread warms up
 and runs every batch with `config.threads` torch threads, task changes in handlers' threads
 compute on one (`single_threaded`), and `pets serve` builds its engine on one.
 """

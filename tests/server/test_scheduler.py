@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from pets.errors import TaskRemovedError
+from pets.errors import ServerStoppedError, TaskRemovedError
 from pets.server.config import ServerConfig
 from pets.server.scheduler import Scheduler
 
@@ -91,7 +91,7 @@ def test_batches_run_on_the_schedulers_thread_with_its_torch_threads():
         assert sched.submit("lora", [IDS])[0].result(30).task == "lora"
     finally:
         sched.stop()
-        torch.set_num_threads(torch.get_num_threads())  # new threads' default: this thread's
+        torch.set_num_threads(torch.get_num_threads())  # undo the global default it changed
     assert seen and set(seen) == {("pets-scheduler", 1)}  # warm-up batches included
 
 
@@ -104,7 +104,7 @@ def test_a_failed_start_raises_and_leaves_the_scheduler_stopped():
     with pytest.raises(RuntimeError, match="no memory"):
         sched.start()
     assert not sched.ready.is_set()
-    with pytest.raises(Exception, match="not running"):
+    with pytest.raises(ServerStoppedError, match="not running"):
         sched.submit("lora", [IDS])
 
 
