@@ -2,6 +2,7 @@
 on a free local port (tests, `pets bench serve`)."""
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -119,9 +120,10 @@ class ServerProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
+        code = self.proc.poll()
         out = self._end()
-        raise PetsError(f"`pets serve {' '.join(self.args)}` did not start within "
-                        f"{self.startup_s:g} s: {out[-500:]}")
+        raise PetsError(f"`pets serve {' '.join(self.args)}` {_why_not_up(code, self.startup_s)}: "
+                        f"{out[-500:]}")
 
     def __exit__(self, *exc) -> None:
         self._end()
@@ -138,3 +140,14 @@ class ServerProcess:
             out, _ = self.proc.communicate()
         self.proc = None
         return out or ""
+
+
+def _why_not_up(code: int | None, startup_s: float) -> str:
+    """Why a child server never answered /health: still starting, killed (an out-of-memory
+    kill is SIGKILL) or exited."""
+    if code is None:
+        return f"did not start within {startup_s:g} s"
+    if code == -signal.SIGKILL:
+        return ("was killed (SIGKILL) before it started, most likely out of memory: serve fewer "
+                "tasks or a smaller preset")
+    return f"exited with code {code} before it started"

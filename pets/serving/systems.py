@@ -105,9 +105,12 @@ class SeqsSystem(System):
     def prepare(self) -> None:
         """Build the copies; InvalidSpecError when they would not fit the device's memory."""
         if self._copies is None:
-            self._check_memory(len(self.engine.tasks))
             self._copies = {}
-            self.tasks_changed()
+            try:
+                self.tasks_changed()
+            except InvalidSpecError:
+                self._copies = None  # nothing built: a later call checks again
+                raise
 
     def refuses(self, task: str) -> str | None:
         if self._copies is not None and task in self.engine.tasks and task not in self._copies:
@@ -127,7 +130,8 @@ class SeqsSystem(System):
             self._copies[task] = pets.baselines.dense_copy(self.engine, task)
 
     def _check_memory(self, copies: int) -> None:
-        check_fits(f"seqs with {copies} dense backbone copies", copies * self.engine.memory().shared,
+        mem = self.engine.memory()  # a copy packs its linears as the engine does
+        check_fits(f"seqs with {copies} dense backbone copies", copies * (mem.shared + mem.packed),
                    self.engine.backbone.device,
                    "replay fewer tasks, a smaller preset, or use the sim executor")
 

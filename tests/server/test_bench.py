@@ -32,3 +32,14 @@ def test_capacity_is_the_highest_rate_served_whole_within_the_slo():
 def test_serve_bench_threads_must_be_a_count(threads):
     with pytest.raises(InvalidSpecError, match="threads"):
         ServeBenchConfig(threads=threads)
+
+
+def test_summary_bounds_the_capacity_ratio_by_the_cost_model():
+    df = pd.DataFrame([
+        dict(system=s, mode=m, rate=50.0, p99_ms=20.0, rejected=0, failed=0, goodput_rps=50.0,
+             throughput_rps=50.0, p50_ms=5.0, slo_ms=200.0,
+             capacity_rps={"pets": 300.0, "seqs": 150.0}[s] if m == "replay" else float("nan"))
+        for s in ("pets", "seqs") for m in ("replay", "online")])
+    lines = summary_lines(df)
+    assert "cost-model capacity (full batches, no SLO): pets 300 req/s" in lines
+    assert lines[-1] == "cost-model bound on pets / seqs capacity: 2.00x"

@@ -114,3 +114,14 @@ def test_only_layers_above_import_pets_server():
         elif str(rel) != "cli.py" and rel.parts[0] != "bench":
             offenders += [f"{rel}: {n}" for n in _imports(path) if n.startswith("pets.server")]
     assert not offenders
+
+
+def test_a_child_server_that_dies_says_how():
+    from pets.errors import PetsError
+    from pets.server.run import ServerProcess, _why_not_up
+
+    with pytest.raises(PetsError, match="exited with code 2 before it started"):
+        with ServerProcess(["--backbone", "bert-tiny", "--max-batch", "0"], startup_s=60):
+            pass
+    assert "out of memory" in _why_not_up(-9, 300)
+    assert _why_not_up(None, 300) == "did not start within 300 s"

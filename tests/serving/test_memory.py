@@ -1,0 +1,42 @@
+"""Replays refuse work that would not fit in memory, with the bytes it would need."""
+from __future__ import annotations
+
+import pytest
+
+import pets
+from pets.errors import InvalidSpecError
+from pets.serving import memory
+from pets.serving.systems import make_system
+
+
+def test_check_fits_refuses_what_exceeds_the_headroom(monkeypatch):
+    monkeypatch.setattr(memory, "free_bytes", lambda device: 10 * 2**30)
+    memory.check_fits("a thing", 7 * 2**30, "cpu", "make it smaller")  # 70% of free: fits
+    with pytest.raises(InvalidSpecError, match=r"a thing needs 9.00 GiB.*10.00 GiB free.*make it smaller"):
+        memory.check_fits("a thing", 9 * 2**30, "cpu", "make it smaller")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_seqs_counts_each_copy_with_its_packed_linears(monkeypatch, dtype):
+    import torch
+
+    eng = pets.PetsEngine.from_preset("bert-tiny", seed=0, dtype=getattr(torch, dtype))
+    for i in range(3):
+        eng.add_task(pets.TaskSpec(name=f"t{i}", pet="lora"))
+    mem = eng.memory()
+    seen = []
+    monkeypatch.setattr("pets.serving.systems.check_fits",
+                        lambda what, nbytes, device, fix: seen.append(nbytes))
+    make_system("seqs", eng).prepare()
+    assert seen == [3 * (mem.shared + mem.packed)]
+
+
+def test_seqs_that_does_not_fit_builds_nothing_and_says_so(monkeypatch):
+    eng = pets.PetsEngine.from_preset("bert-tiny", seed=0)
+    eng.add_task(pets.TaskSpec(name="t0", pet="bitfit"))
+    monkeypatch.setattr(memory, "free_bytes", lambda device: 1)
+    system = make_system("seqs", eng)
+    for _ in range(2):  # refused again, not half-built
+        with pytest.raises(InvalidSpecError, match="seqs with 1 dense backbone copies needs"):
+            system.prepare()
+    assert system._copies is None
