@@ -7,7 +7,6 @@ Written to the bench contract (frozen config, `SCALES`, `run_serve_bench(cfg, *,
 """
 from __future__ import annotations
 
-import gc
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from pets.server.loadgen import LoadgenConfig, run_loadgen
 from pets.server.run import ServerProcess
 from pets.serving import TraceSpec, engine_for_trace, generate_trace, save_trace
 from pets.serving.loop import DEFAULT_SLO_MS, ServingLoop
+from pets.serving.memory import release_freed
 from pets.serving.systems import make_system
 
 COLUMNS = ("system", "mode", "rate", "offered_rps", "completed", "rejected", "failed",
@@ -98,7 +98,8 @@ def run_serve_bench(cfg: ServeBenchConfig, *, progress: bool = True) -> pd.DataF
 
 def _replayed(trace, cfg: ServeBenchConfig, system: str, server: ServerConfig, dtype) -> dict:
     """The in-process replay's summary. Its engine (for seqs: one dense copy per task) is
-    freed before the server starts, so the two never hold memory at once."""
+    freed, and the memory handed back to the OS, before the server starts, so the two never
+    hold memory at once."""
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads or threads)
     try:
@@ -108,7 +109,7 @@ def _replayed(trace, cfg: ServeBenchConfig, system: str, server: ServerConfig, d
     finally:
         torch.set_num_threads(threads)
     del engine
-    gc.collect()
+    release_freed()
     return report.summary()
 
 
