@@ -34,7 +34,7 @@ def test_serve_bench_threads_must_be_a_count(threads):
         ServeBenchConfig(threads=threads)
 
 
-def test_summary_bounds_the_capacity_ratio_by_the_cost_model():
+def test_summary_gives_the_cost_models_full_batch_capacities_and_ratio():
     df = pd.DataFrame([
         dict(system=s, mode=m, rate=50.0, p99_ms=20.0, rejected=0, failed=0, goodput_rps=50.0,
              throughput_rps=50.0, p50_ms=5.0, slo_ms=200.0,
@@ -42,4 +42,4 @@ def test_summary_bounds_the_capacity_ratio_by_the_cost_model():
         for s in ("pets", "seqs") for m in ("replay", "online")])
     lines = summary_lines(df)
     assert "cost-model capacity (full batches, no SLO): pets 300 req/s" in lines
-    assert lines[-1] == "cost-model bound on pets / seqs capacity: 2.00x"
+    assert lines[-1] == "cost-model full-batch capacity, pets / seqs: 2.00x"
