@@ -148,7 +148,7 @@ def serve_bench(args: argparse.Namespace) -> int:
 
     cfg = SCALES[args.scale]
     overrides = {"preset": args.preset, "dtype": args.dtype, "requests": args.requests,
-                 "tasks": args.tasks, "max_wait_ms": args.max_wait_ms,
+                 "tasks": args.tasks, "max_wait_ms": args.max_wait_ms, "repeats": args.repeats,
                  "rates": tuple(float(r) for r in args.rates.split(",")) if args.rates else None,
                  "systems": tuple(args.systems.split(",")) if args.systems else None}
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
@@ -157,7 +157,7 @@ def serve_bench(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     with pd.option_context("display.width", 220, "display.float_format", "{:.1f}".format):
-        print(df[["system", "mode", "rate", "offered_rps", "completed", "rejected", "failed",
+        print(df[["round", "system", "mode", "rate", "offered_rps", "completed", "rejected", "failed",
                   "throughput_rps", "mean_ms", "p50_ms", "p99_ms", "batches"]].to_string(index=False))
     print("\n".join(summary_lines(df)))
     print(f"wrote {out}")
@@ -237,5 +237,7 @@ def add_server_parsers(sub) -> None:
     sb.add_argument("--requests", type=int, default=None)
     sb.add_argument("--tasks", type=int, default=None)
     sb.add_argument("--max-wait-ms", type=float, default=None)
+    sb.add_argument("--repeats", type=int, default=None,
+                    help="rounds; each serves every system at every rate once (default 1)")
     sb.add_argument("--out", default=None, help="CSV (default out/results/cpu/serve-PRESET.csv)")
     sb.set_defaults(fn=serve_bench)
