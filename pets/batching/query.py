@@ -76,7 +76,7 @@ class Result:
 
 def _is_int(v: object) -> bool:
     """An integer (Python or NumPy), not a bool: what a token id or query id may be."""
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+    return type(v) is int or isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
 def _token_ids(ids: object, qid: object) -> tuple[int, ...]:
@@ -94,6 +94,8 @@ def _token_ids(ids: object, qid: object) -> tuple[int, ...]:
             f"query {qid}: input_ids must be a list of int token ids, got {type(ids).__name__} "
             f"{ids!r:.40}; tokenize text first")
     ids = list(ids.tolist() if hasattr(ids, "tolist") else ids)
+    if all(type(i) is int for i in ids):  # plain ints (not bools): no ABC check per id
+        return tuple(ids)
     bad = next((i for i in ids if not _is_int(i)), None)
     if bad is not None:
         raise InvalidQueryError(

@@ -115,7 +115,9 @@ def create_app(scheduler: Scheduler, *, model_name: str = "") -> FastAPI:
         seqs = await _sequences(body)
         outputs = await serve(body.task, seqs, started)
         names = catalog.label_names(body.task)
-        return {"task": body.task, "results": [_classified(o, names) for o in outputs]}
+        # a JSONResponse skips FastAPI's encoder walk over every float (already plain JSON)
+        return JSONResponse({"task": body.task,
+                             "results": [_classified(o, names) for o in outputs]})
 
     @app.post("/v1/embeddings")
     async def embeddings(body: EmbeddingsRequest):
@@ -133,8 +135,8 @@ def create_app(scheduler: Scheduler, *, model_name: str = "") -> FastAPI:
                  "embedding": _encoded(o.pooled, body.encoding_format)}
                 for i, o in enumerate(outputs)]
         tokens = sum(o.tokens for o in outputs)
-        return {"object": "list", "data": data, "model": body.model,
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        return JSONResponse({"object": "list", "data": data, "model": body.model,
+                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     @app.get("/v1/models")
     async def models():

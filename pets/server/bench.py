@@ -42,6 +42,7 @@ class ServeBenchConfig:
     mean_len: float = 24.0
     std_len: float = 4.0
     max_len: int = 32
+    alpha: float = 1.0  # Zipf exponent of task popularity (0: every task alike)
     policy: str = "best"
     max_batch: int = 32
     max_wait_ms: float = 5.0
@@ -104,7 +105,8 @@ def run_serve_bench(cfg: ServeBenchConfig, *, progress: bool = True) -> pd.DataF
             for system in cfg.systems:
                 traces = {rate: generate_trace(TraceSpec(
                     requests=cfg.requests, rate=rate, tasks=cfg.tasks, mean_len=cfg.mean_len,
-                    std_len=cfg.std_len, max_len=cfg.max_len, seed=cfg.seed + round_))
+                    std_len=cfg.std_len, max_len=cfg.max_len, alpha=cfg.alpha,
+                    seed=cfg.seed + round_))
                     for rate in cfg.rates_of(system)}
                 server = ServerConfig(system=system, policy=cfg.policy, max_batch=cfg.max_batch,
                                       max_wait_ms=cfg.max_wait_ms, queue_limit=cfg.queue_limit)
