@@ -24,6 +24,7 @@ from pets.timing import sync, time_once
 
 RECHECK_TOLERANCE = 0.05  # a cell this much slower than a larger shape's is measured again
 RECHECKS = 2  # passes over such cells
+Cell = tuple[str, str, int, int]  # (op, pet, batch, seq)
 
 
 def profile_engine(eng: pets.PetsEngine, *, batches: Iterable[int] = GRID_BATCHES,
@@ -34,7 +35,7 @@ def profile_engine(eng: pets.PetsEngine, *, batches: Iterable[int] = GRID_BATCHE
     More queries or tokens never take less time, so a cell measured slower than the next
     larger batch or length of its op was disturbed (a cold cache, another process): such
     cells are measured again, up to RECHECKS times, keeping the lower median (noise on a
-    shared machine only adds time). Without this one slow cell (distilbert bf16: 4 queries
+    shared machine only adds time). Without this, one slow cell (distilbert bf16: 4 queries
     of 16 tokens at 25.8 ms, twice 2 x 16 and more than 4 x 32) raised the monotone grid
     around it and made the planners split batches that run faster whole."""
     eng = pets.PetsEngine(eng.backbone, seed=eng.seed, model_name=eng.model_name)
@@ -44,7 +45,9 @@ def profile_engine(eng: pets.PetsEngine, *, batches: Iterable[int] = GRID_BATCHE
     ops = [("alpha", "")] + [("beta", kw["pet"]) for kw in PAPER_MIX]
     cells = [(op, pet, b, s) for b in batches for s in seqs for op, pet in ops]
     times: dict[Cell, list[float]] = {}
-    for cell in tqdm(cells, desc=f"profile {eng.model_name}", disable=not progress):
+    bar = tqdm(cells, desc=f"profile {eng.model_name}", disable=not progress)
+    for cell in bar:
+        bar.set_postfix_str("{} {} b={} s={}".format(*cell))
         times[cell] = _cell_times(eng, cell, repeats, warmup)
     for _ in range(RECHECKS):
         medians = {c: statistics.median(t) for c, t in times.items()}
@@ -58,8 +61,6 @@ def profile_engine(eng: pets.PetsEngine, *, batches: Iterable[int] = GRID_BATCHE
                               repeats=len(t))
                          for (op, pet, b, s), t in times.items()])
 
-
-Cell = tuple[str, str, int, int]  # (op, pet, batch, seq)
 
 
 def implausible(medians: Mapping[Cell, float], batches: Sequence[int],

@@ -11,6 +11,7 @@ import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import torch
@@ -111,27 +112,34 @@ def run_serve_bench(cfg: ServeBenchConfig, *, progress: bool = True) -> pd.DataF
                 server = ServerConfig(system=system, policy=cfg.policy, max_batch=cfg.max_batch,
                                       max_wait_ms=cfg.max_wait_ms, queue_limit=cfg.queue_limit)
                 replayed = _replayed(traces, cfg, system, server, dtype)
-                args = ["--backbone", cfg.preset, "--trace-tasks", str(tasks), "--system", system,
-                        *(["--threads", str(cfg.threads)] if cfg.threads else []),
-                        "--policy", cfg.policy, "--max-batch", str(cfg.max_batch),
-                        "--max-wait-ms", str(cfg.max_wait_ms), "--queue-limit",
-                        str(cfg.queue_limit), "--device", cfg.device, "--dtype", dtype_arg]
-                with ServerProcess(args) as url:
-                    for rate, trace in traces.items():
-                        online = run_loadgen(trace, LoadgenConfig(url=url, slo_ms=cfg.slo_ms,
-                                                                  timeout_s=cfg.timeout_s))
-                        r = {**replayed[rate], "mode": "replay"}
-                        o = {**online.summary(), "system": system, "mode": "online"}
-                        rows += [{**x, "round": round_, "rate": rate} for x in (r, o)]
-                        if progress:
-                            print(f"round {round_ + 1}/{cfg.repeats} rate {rate:g}/s {system}: "
-                                  f"replay {r['throughput_rps']:.1f} req/s p50 "
-                                  f"{r['p50_ms']:.1f} p99 {r['p99_ms']:.1f} ms | online "
-                                  f"{o['throughput_rps']:.1f} req/s p50 {o['p50_ms']:.1f} p99 "
-                                  f"{o['p99_ms']:.1f} ms", flush=True)
+                for rate, online in _served(traces, cfg, system, tasks, dtype_arg):
+                    r = {**replayed[rate], "mode": "replay"}
+                    o = {**online, "system": system, "mode": "online"}
+                    rows += [{**x, "round": round_, "rate": rate} for x in (r, o)]
+                    if progress:
+                        print(f"round {round_ + 1}/{cfg.repeats} rate {rate:g}/s {system}: "
+                              f"replay {r['throughput_rps']:.1f} req/s p50 {r['p50_ms']:.1f} p99 "
+                              f"{r['p99_ms']:.1f} ms | online {o['throughput_rps']:.1f} req/s "
+                              f"p50 {o['p50_ms']:.1f} p99 {o['p99_ms']:.1f} ms", flush=True)
     df = pd.DataFrame(rows).assign(preset=cfg.preset, dtype=dtype_arg,
                                    threads=cfg.threads or torch.get_num_threads())
     return df[[*COLUMNS, *(c for c in df.columns if c not in COLUMNS)]]
+
+
+def _served(traces: dict[float, Trace], cfg: ServeBenchConfig, system: str, tasks: Path,
+            dtype_arg: str) -> Iterator[tuple[float, dict]]:
+    """(rate, loadgen summary) per trace, all served by one `pets serve` child of `system`
+    holding the tasks named in the `tasks` trace."""
+    args = ["--backbone", cfg.preset, "--trace-tasks", str(tasks), "--system", system,
+            *(["--threads", str(cfg.threads)] if cfg.threads else []),
+            "--policy", cfg.policy, "--max-batch", str(cfg.max_batch),
+            "--max-wait-ms", str(cfg.max_wait_ms), "--queue-limit", str(cfg.queue_limit),
+            "--device", cfg.device, "--dtype", dtype_arg]
+    with ServerProcess(args) as url:
+        for rate, trace in traces.items():
+            report = run_loadgen(trace, LoadgenConfig(url=url, slo_ms=cfg.slo_ms,
+                                                      timeout_s=cfg.timeout_s))
+            yield rate, report.summary()
 
 
 def _every_task(tasks: int) -> Trace:
