@@ -205,22 +205,31 @@ def _defaults(bench: Bench, name: str) -> str:
 
 
 def add_bench_parser(sub) -> None:
-    """`pets bench NAME` for every registered bench."""
+    """`pets bench NAME` for every registered bench, and `pets serve-bench`."""
     bench_p = sub.add_parser("bench", help="run a benchmark, print it, write its CSV")
     names = bench_p.add_subparsers(dest="bench", required=True, metavar="NAME")
     for bench in BENCHES.values():
-        p = names.add_parser(bench.name, help=bench.about, description=bench.about)
-        p.add_argument("--scale", default="quick", choices=list(bench.scales))
-        for f in fields(bench.config_class):
-            parse = PARSERS.get(str(f.type))
-            if parse is None or f.default is MISSING and f.default_factory is MISSING:
-                continue
-            p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=parse, default=None,
-                           metavar=METAVAR.get(str(f.type)), help=_defaults(bench, f.name))
-        p.add_argument("--out", default=None, help="CSV path (default out/results/<device>/<stem>.csv)")
-        p.add_argument("--refresh-committed", action="store_true",
-                       help="write to docs/results/<device>/ instead, replacing the committed result")
-        p.set_defaults(fn=lambda args, b=bench: run_bench(b, args))
+        _bench_options(names.add_parser(bench.name, help=bench.about, description=bench.about),
+                       bench)
+    # the online server's bench under the server's commands too: the same options and code
+    serve = BENCHES["serve"]
+    _bench_options(sub.add_parser("serve-bench", help=f"{serve.about} (= pets bench serve)",
+                                  description=serve.about), serve)
+
+
+def _bench_options(p: argparse.ArgumentParser, bench: Bench) -> None:
+    """A bench's command line: --scale, one option per config field, --out."""
+    p.add_argument("--scale", default="quick", choices=list(bench.scales))
+    for f in fields(bench.config_class):
+        parse = PARSERS.get(str(f.type))
+        if parse is None or f.default is MISSING and f.default_factory is MISSING:
+            continue
+        p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=parse, default=None,
+                       metavar=METAVAR.get(str(f.type)), help=_defaults(bench, f.name))
+    p.add_argument("--out", default=None, help="CSV path (default out/results/<device>/<stem>.csv)")
+    p.add_argument("--refresh-committed", action="store_true",
+                   help="write to docs/results/<device>/ instead, replacing the committed result")
+    p.set_defaults(fn=lambda args, b=bench: run_bench(b, args))
 
 
 def run_bench(bench: Bench, args: argparse.Namespace) -> int:

@@ -15,7 +15,8 @@ from pets.batching.synthetic import random_queries
 from pets.bench.cluster import worker_capacity
 from pets.cluster import Catalog, ClusterConfig, replay_cluster
 from pets.config import preset
-from pets.serving import ServeConfig, Trace, TraceRow, TraceSpec, generate_trace
+from pets.serving import ServeConfig, TraceSpec, generate_trace
+from pets.serving.generate import every_task
 
 
 def actor_capacity(catalog, *, threads: int = 1, max_batch: int = 32, mean_len: int = 32) -> float:
@@ -61,8 +62,7 @@ def run_ray_check(cfg: RayCheckConfig = SCALES["quick"], *, progress: bool = Tru
     import ray
 
     model = preset(cfg.preset)
-    names = Trace(tuple(TraceRow(0.0, f"task-{i}", 1) for i in range(cfg.tasks)))
-    catalog = Catalog.for_trace(names, cfg.preset, with_params=True)
+    catalog = Catalog.for_trace(every_task(cfg.tasks), cfg.preset, with_params=True)
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=max(2, cfg.workers), include_dashboard=False, log_to_driver=False,

@@ -141,31 +141,8 @@ def print_report(report) -> None:
         print(line)
 
 
-def serve_bench(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from pets.server.bench import SCALES, run_serve_bench, summary_lines
-
-    cfg = SCALES[args.scale]
-    overrides = {"preset": args.preset, "dtype": args.dtype, "requests": args.requests,
-                 "tasks": args.tasks, "max_wait_ms": args.max_wait_ms, "repeats": args.repeats,
-                 "rates": tuple(float(r) for r in args.rates.split(",")) if args.rates else None,
-                 "systems": tuple(args.systems.split(",")) if args.systems else None}
-    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
-    df = run_serve_bench(cfg)
-    out = Path(args.out or f"out/results/cpu/serve-{cfg.preset}.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
-    with pd.option_context("display.width", 220, "display.float_format", "{:.1f}".format):
-        print(df[["round", "system", "mode", "rate", "offered_rps", "completed", "rejected", "failed",
-                  "throughput_rps", "mean_ms", "p50_ms", "p99_ms", "batches"]].to_string(index=False))
-    print("\n".join(summary_lines(df)))
-    print(f"wrote {out}")
-    return 0
-
-
 def add_server_parsers(sub) -> None:
-    """`pets serve`, `pets loadgen` and `pets serve-bench`."""
+    """`pets serve` and `pets loadgen` (`pets serve-bench` is `pets bench serve`)."""
     from pets.dtypes import CHOICES as DTYPE_CHOICES
     from pets.server.config import SERVER_SYSTEMS, ServerConfig
 
@@ -222,22 +199,3 @@ def add_server_parsers(sub) -> None:
     lg.add_argument("--seed", type=int, default=0, help="seed of the random token ids")
     lg.add_argument("--out", default=None, help="folder for the per-request CSV (default out/loadgen)")
     lg.set_defaults(fn=loadgen)
-
-    from pets.server.bench import SCALES
-
-    sb = sub.add_parser("serve-bench", help="online server vs in-process real replay, at rising "
-                        "rates, pets vs seqs", description="Each rate: one generated trace, "
-                        "replayed in-process (real executor) and sent by loadgen to `pets serve` "
-                        "in a child process, with the same engine and batching options.")
-    sb.add_argument("--scale", default="quick", choices=list(SCALES))
-    sb.add_argument("--preset", default=None)
-    sb.add_argument("--dtype", default=None, choices=list(DTYPE_CHOICES))
-    sb.add_argument("--rates", default=None, help="offered req/s, comma-separated")
-    sb.add_argument("--systems", default=None, help="pets,seqs,base (comma-separated)")
-    sb.add_argument("--requests", type=int, default=None)
-    sb.add_argument("--tasks", type=int, default=None)
-    sb.add_argument("--max-wait-ms", type=float, default=None)
-    sb.add_argument("--repeats", type=int, default=None,
-                    help="rounds; each serves every system at every rate once (default 1)")
-    sb.add_argument("--out", default=None, help="CSV (default out/results/cpu/serve-PRESET.csv)")
-    sb.set_defaults(fn=serve_bench)

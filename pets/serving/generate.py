@@ -125,7 +125,19 @@ def generate_trace(spec: TraceSpec) -> Trace:
     which = rng.choice(spec.tasks, size=spec.requests, p=probs)
     lengths = np.clip(LENGTHS[spec.lengths](rng, spec.requests, spec.mean_len, spec.std_len,
                                             spec.max_len), 1, spec.max_len).astype(int)
-    names = spec.task_names or tuple(f"task-{i}" for i in range(spec.tasks))
+    names = spec.task_names or task_names(spec.tasks)
     rows = tuple(TraceRow(round(float(t - times[0]), 6), names[k], int(n))
                  for t, k, n in zip(times, which, lengths))
     return Trace(rows, name=f"{spec.arrival}-{spec.popularity}-{spec.requests}")
+
+
+def task_names(tasks: int) -> tuple[str, ...]:
+    """The names generated traces give their tasks: task-0 .. task-{tasks-1}."""
+    return tuple(f"task-{i}" for i in range(tasks))
+
+
+def every_task(tasks: int) -> Trace:
+    """A trace naming each of `task_names(tasks)` once, in order: what an engine built for any
+    trace generated over `tasks` tasks must load (`engine_for_trace` gives PET types in
+    this order)."""
+    return Trace(tuple(TraceRow(0.0, name, 1) for name in task_names(tasks)), name="tasks")

@@ -86,3 +86,13 @@ def test_summary_gives_the_cost_models_full_batch_capacities_and_ratio():
     lines = summary_lines(df)
     assert "cost-model capacity (full batches, no SLO): pets 300 req/s" in lines
     assert lines[-1] == "cost-model full-batch capacity, pets / seqs: 2.00x"
+
+
+def test_serve_bench_command_is_the_bench_with_every_option():
+    from pets.cli import build_parser
+
+    args = ["--repeats", "2", "--system-rates", "pets=105/120,seqs=60", "--alpha", "0.5"]
+    alias = build_parser().parse_args(["serve-bench", *args])
+    bench = build_parser().parse_args(["bench", "serve", *args])
+    assert alias.system_rates == bench.system_rates == ("pets=105/120", "seqs=60")
+    assert (alias.repeats, alias.alpha) == (bench.repeats, bench.alpha) == (2, 0.5)
